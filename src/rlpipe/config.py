@@ -374,8 +374,25 @@ FINGERPRINT_EXCLUDED = {
 }
 
 
+# Source that decides what a run computes: editing it makes old checkpoints another run's.
+FINGERPRINT_CODE = ("agents", "envs", "train", "config.py")
+
+
+def code_digest() -> str:
+    """A digest of the library source that defines a run (see ``FINGERPRINT_CODE``)."""
+    root = Path(__file__).parent
+    h = hashlib.sha256()
+    for name in FINGERPRINT_CODE:
+        p = root / name
+        for f in sorted(p.rglob("*.py")) if p.is_dir() else [p]:
+            h.update(f.relative_to(root).as_posix().encode())
+            h.update(f.read_bytes())
+    return h.hexdigest()[:16]
+
+
 def fingerprint(params: Params) -> str:
-    """A digest of the settings that define a run (anything but budget, logging, captures)."""
+    """A digest of what defines a run: its settings (anything but budget, logging, captures)
+    and the training code (:func:`code_digest`)."""
     d = params.to_dict()
     kept = {}
     for section, values in d.items():
@@ -383,6 +400,7 @@ def fingerprint(params: Params) -> str:
         if excl is None:
             continue
         kept[section] = {k: v for k, v in values.items() if k not in excl}
+    kept["code"] = code_digest()
     blob = json.dumps(kept, sort_keys=True).encode()
     return hashlib.sha256(blob).hexdigest()[:16]
 

@@ -1,0 +1,205 @@
+"""A2C and PPO updates over a rollout of whole episodes (CleanRL-style, no logging, no files).
+
+:func:`compute_gae` turns one episode's rewards and values into advantages and returns.
+:class:`PPO` and :class:`A2C` take a :class:`Rollout` and return a dict of plain floats.
+
+An update is transactional: if a loss or a gradient turns NaN/inf, the networks and optimizers
+are restored to their state before the update and the result says ``skipped=1``; the trainer
+decides whether to stop or continue (``train.on_nan``).
+"""
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from rlpipe.config import TrainConfig
+
+
+def compute_gae(rewards: np.ndarray, values: np.ndarray, last_value: float,
+                gamma: float, lam: float) -> tuple[np.ndarray, np.ndarray]:
+    """Generalised advantage estimation for one episode.
+
+    ``last_value`` is the value of the state after the last step: 0 when the episode terminated,
+    the critic's estimate when it was truncated (time limit).
+
+    Shapes:
+        - rewards, values: [L]
+        - returns: (advantages [L], returns [L])
+    """
+    n = len(rewards)
+    adv = np.zeros(n, dtype=np.float64)
+    next_value, running = float(last_value), 0.0
+    for t in range(n - 1, -1, -1):
+        delta = rewards[t] + gamma * next_value - values[t]
+        running = delta + gamma * lam * running
+        adv[t] = running
+        next_value = values[t]
+    return adv.astype(np.float32), (adv + values).astype(np.float32)
+
+
+@dataclass
+class Rollout:
+    """Transitions of one or more finished episodes, flattened.
+
+    Shapes:
+        - observations: list of T observations (graph instances or flat arrays)
+        - masks: list of T boolean action masks, or None
+        - actions, log_probs, values, advantages, returns: [T]
+    """
+
+    observations: list[Any]
+    masks: list[np.ndarray] | None
+    actions: torch.Tensor
+    log_probs: torch.Tensor
+    values: torch.Tensor
+    advantages: torch.Tensor
+    returns: torch.Tensor
+
+    def __len__(self) -> int:
+        return len(self.observations)
+
+
+def explained_variance(values: torch.Tensor, returns: torch.Tensor) -> float:
+    var = returns.var(unbiased=False)
+    if var.item() == 0:
+        return float("nan")
+    return float(1.0 - (returns - values).var(unbiased=False) / var)
+
+
+class _ActorCriticAlgorithm:
+    """Shared machinery: separate actor and critic optimizers, clipping, transactional update."""
+
+    epochs: int = 1
+    minibatches: int = 1
+
+    def __init__(self, agent, cfg: TrainConfig):
+        self.agent = agent
+        self.cfg = cfg
+        self.actor_optim = torch.optim.Adam(agent.actor.parameters(), lr=cfg.actor_lr, eps=1e-5)
+        self.critic_optim = torch.optim.Adam(agent.critic.parameters(), lr=cfg.critic_lr, eps=1e-5)
+
+    # -- state (for checkpoints)
+    def state_dict(self) -> dict[str, Any]:
+        return {"actor_optim": self.actor_optim.state_dict(), "critic_optim": self.critic_optim.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.actor_optim.load_state_dict(state["actor_optim"])
+        self.critic_optim.load_state_dict(state["critic_optim"])
+
+    def _snapshot(self) -> dict[str, Any]:
+        return copy.deepcopy({
+            "actor": self.agent.actor.state_dict(), "critic": self.agent.critic.state_dict(),
+            **self.state_dict(),
+        })
+
+    def _restore(self, snap: dict[str, Any]) -> None:
+        self.agent.actor.load_state_dict(snap["actor"])
+        self.agent.critic.load_state_dict(snap["critic"])
+        self.load_state_dict(snap)
+
+    def policy_loss(self, new_log_probs, old_log_probs, advantages) -> tuple[torch.Tensor, dict]:
+        raise NotImplementedError
+
+    def update(self, rollout: Rollout) -> dict[str, float]:
+        """Run the update; return plain-float statistics (see docs/FILES.md updates.csv)."""
+        snapshot = self._snapshot()
+        agent, cfg = self.agent, self.cfg
+        agent.actor.train()
+        agent.critic.train()
+        n = len(rollout)
+        mb_size = max(1, math.ceil(n / self.minibatches))
+        sums = {"actor_loss": 0.0, "critic_loss": 0.0, "entropy": 0.0, "approx_kl": 0.0,
+                "clip_fraction": 0.0, "actor_grad_norm": 0.0, "critic_grad_norm": 0.0}
+        count = 0
+        for _ in range(self.epochs):
+            order = torch.randperm(n) if self.minibatches > 1 else torch.arange(n)
+            for start in range(0, n, mb_size):
+                idx = order[start:start + mb_size]
+                ids = idx.tolist()
+                batch = agent.collate([rollout.observations[i] for i in ids])
+                masks = None if rollout.masks is None else [rollout.masks[i] for i in ids]
+                dist = agent.distribution(batch, masks)
+                new_log_probs = dist.log_prob(rollout.actions[idx])
+                entropy = dist.entropy().mean()
+                adv = rollout.advantages[idx]
+                if cfg.normalize_advantages and len(ids) > 1:
+                    adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+                pg_loss, extra = self.policy_loss(new_log_probs, rollout.log_probs[idx], adv)
+                actor_loss = pg_loss - cfg.ent_coef * entropy
+                value_loss = 0.5 * (agent.value(batch) - rollout.returns[idx]).pow(2).mean()
+                critic_loss = cfg.vf_coef * value_loss
+                if not (torch.isfinite(actor_loss) and torch.isfinite(critic_loss)):
+                    return self._skip(snapshot, rollout)
+                self.actor_optim.zero_grad(set_to_none=True)
+                self.critic_optim.zero_grad(set_to_none=True)
+                (actor_loss + critic_loss).backward()
+                a_norm = nn.utils.clip_grad_norm_(agent.actor.parameters(), cfg.max_grad_norm)
+                c_norm = nn.utils.clip_grad_norm_(agent.critic.parameters(), cfg.max_grad_norm)
+                if not (torch.isfinite(a_norm) and torch.isfinite(c_norm)):
+                    return self._skip(snapshot, rollout)
+                self.actor_optim.step()
+                self.critic_optim.step()
+                count += 1
+                sums["actor_loss"] += pg_loss.item()
+                sums["critic_loss"] += value_loss.item()
+                sums["entropy"] += entropy.item()
+                sums["approx_kl"] += extra["approx_kl"]
+                sums["clip_fraction"] += extra["clip_fraction"]
+                sums["actor_grad_norm"] += float(a_norm)
+                sums["critic_grad_norm"] += float(c_norm)
+        stats = {k: v / max(count, 1) for k, v in sums.items()}
+        stats["explained_variance"] = explained_variance(rollout.values, rollout.returns)
+        stats["learning_rate"] = float(self.actor_optim.param_groups[0]["lr"])
+        stats["skipped"] = 0
+        return stats
+
+    def _skip(self, snapshot: dict[str, Any], rollout: Rollout) -> dict[str, float]:
+        self._restore(snapshot)
+        nan = float("nan")
+        return {"actor_loss": nan, "critic_loss": nan, "entropy": nan, "approx_kl": nan,
+                "clip_fraction": nan, "actor_grad_norm": nan, "critic_grad_norm": nan,
+                "explained_variance": explained_variance(rollout.values, rollout.returns),
+                "learning_rate": float(self.actor_optim.param_groups[0]["lr"]), "skipped": 1}
+
+
+class PPO(_ActorCriticAlgorithm):
+    """Proximal policy optimisation: clipped surrogate, minibatch epochs, entropy bonus."""
+
+    def __init__(self, agent, cfg: TrainConfig):
+        super().__init__(agent, cfg)
+        self.epochs = cfg.update_epochs
+        self.minibatches = cfg.minibatches
+
+    def policy_loss(self, new_log_probs, old_log_probs, advantages):
+        log_ratio = new_log_probs - old_log_probs
+        ratio = log_ratio.exp()
+        clip = self.cfg.clip_coef
+        loss = torch.max(-advantages * ratio, -advantages * ratio.clamp(1 - clip, 1 + clip)).mean()
+        with torch.no_grad():
+            approx_kl = float(((ratio - 1) - log_ratio).mean())
+            clip_fraction = float(((ratio - 1).abs() > clip).float().mean())
+        return loss, {"approx_kl": approx_kl, "clip_fraction": clip_fraction}
+
+
+class A2C(_ActorCriticAlgorithm):
+    """Advantage actor-critic: one gradient step on the whole rollout."""
+
+    def policy_loss(self, new_log_probs, old_log_probs, advantages):
+        loss = -(advantages * new_log_probs).mean()
+        with torch.no_grad():
+            log_ratio = new_log_probs - old_log_probs
+            approx_kl = float(((log_ratio.exp() - 1) - log_ratio).mean())
+        return loss, {"approx_kl": approx_kl, "clip_fraction": 0.0}
+
+
+ALGORITHMS = {"ppo": PPO, "a2c": A2C}
+
+
+def build_algorithm(agent, cfg: TrainConfig) -> _ActorCriticAlgorithm:
+    return ALGORITHMS[cfg.algo](agent, cfg)

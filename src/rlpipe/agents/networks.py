@@ -1,0 +1,156 @@
+"""Actor and critic networks: graph attention (GAT) for graph observations, MLP for flat ones.
+
+Networks return raw tensors (logits, values); turning them into a policy distribution is the job
+of :mod:`rlpipe.agents.policy`. Nothing here knows about logging or files.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+from torch import nn
+from torch_geometric.nn import GATConv, global_max_pool, global_mean_pool
+
+from rlpipe.agents.graph import GraphBatch
+
+
+def _mlp(sizes: Sequence[int], act: type[nn.Module] = nn.Tanh, last_gain: float = 1.0) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    for i in range(len(sizes) - 1):
+        lin = nn.Linear(sizes[i], sizes[i + 1])
+        last = i == len(sizes) - 2
+        nn.init.orthogonal_(lin.weight, gain=last_gain if last else 2 ** 0.5)
+        nn.init.zeros_(lin.bias)
+        layers.append(lin)
+        if not last:
+            layers.append(act())
+    return nn.Sequential(*layers)
+
+
+class GATEncoder(nn.Module):
+    r"""A stack of multi-head ``GATConv`` layers with ELU activations.
+
+    Hidden layers concatenate their heads (width ``hidden_dim * heads``); the last layer averages
+    its heads (width ``hidden_dim``). Edge latencies enter every layer as edge features.
+
+    Args:
+        in_dim: node feature size F.
+        hidden_dim: channels per head.
+        heads: attention heads per layer.
+        layers: number of GAT layers (>= 1).
+        edge_dim: edge feature size.
+
+    Shapes:
+        - input: x [N, F], edge_index [2, E], edge_attr [E, edge_dim]
+        - output: node embeddings [N, hidden_dim]; with ``return_attention=True`` also a list with
+          one ``(edge_index [2, E + N], alpha [E + N, heads])`` per layer (self-loops included).
+    """
+
+    def __init__(self, in_dim: int, hidden_dim: int, heads: int, layers: int,
+                 edge_dim: int = 1, dropout: float = 0.0):
+        super().__init__()
+        self.convs = nn.ModuleList()
+        dim = in_dim
+        for i in range(layers):
+            last = i == layers - 1
+            self.convs.append(GATConv(dim, hidden_dim, heads=heads, concat=not last,
+                                      edge_dim=edge_dim, dropout=dropout, add_self_loops=True))
+            dim = hidden_dim if last else hidden_dim * heads
+        self.out_dim = hidden_dim
+        self.act = nn.ELU()
+
+    def forward(self, x: torch.Tensor, edge_index: torch.Tensor, edge_attr: torch.Tensor,
+                return_attention: bool = False):
+        attention = []
+        h = x
+        for conv in self.convs:
+            if return_attention:
+                h, (ei, alpha) = conv(h, edge_index, edge_attr, return_attention_weights=True)
+                attention.append((ei, alpha))
+            else:
+                h = conv(h, edge_index, edge_attr)
+            h = self.act(h)
+        return (h, attention) if return_attention else h
+
+
+class GATActor(nn.Module):
+    r"""Scores every node of every graph: one logit per node.
+
+    The score head sees the GAT embedding next to the node's own features (a skip connection), so
+    a node's own state (feasibility, latency, load) is never washed out by its neighbours.
+
+    Shapes:
+        - input: :class:`GraphBatch` with N_total nodes
+        - output: logits [N_total]
+    """
+
+    def __init__(self, in_dim: int, hidden_dim: int = 64, heads: int = 4, layers: int = 2,
+                 dropout: float = 0.0):
+        super().__init__()
+        self.encoder = GATEncoder(in_dim, hidden_dim, heads, layers, dropout=dropout)
+        self.head = _mlp([hidden_dim + in_dim, hidden_dim, 1], act=nn.ELU, last_gain=0.01)
+
+    def embed(self, g: GraphBatch, return_attention: bool = False):
+        return self.encoder(g.x, g.edge_index, g.edge_attr, return_attention=return_attention)
+
+    def forward(self, g: GraphBatch) -> torch.Tensor:
+        h = self.embed(g)
+        return self.head(torch.cat([h, g.x], dim=-1)).squeeze(-1)
+
+
+class GATCritic(nn.Module):
+    r"""State value of each graph: a separate GAT encoder, mean+max pooling, an MLP.
+
+    Shapes:
+        - input: :class:`GraphBatch` with B graphs
+        - output: values [B]
+    """
+
+    def __init__(self, in_dim: int, hidden_dim: int = 64, heads: int = 4, layers: int = 2,
+                 dropout: float = 0.0):
+        super().__init__()
+        self.encoder = GATEncoder(in_dim, hidden_dim, heads, layers, dropout=dropout)
+        self.head = _mlp([2 * hidden_dim, hidden_dim, 1], act=nn.ELU, last_gain=1.0)
+
+    def forward(self, g: GraphBatch) -> torch.Tensor:
+        h = self.encoder(g.x, g.edge_index, g.edge_attr)
+        size = g.num_graphs
+        pooled = torch.cat([global_mean_pool(h, g.batch, size), global_max_pool(h, g.batch, size)], -1)
+        return self.head(pooled).squeeze(-1)
+
+
+class MLPActor(nn.Module):
+    """Logits over a Discrete action space from a flat observation.
+
+    Shapes:
+        - input: obs [B, obs_dim]
+        - output: logits [B, n_actions]; :meth:`embed` gives the last hidden layer [B, hidden[-1]]
+    """
+
+    def __init__(self, obs_dim: int, n_actions: int, hidden: Sequence[int] = (64, 64)):
+        super().__init__()
+        self.body = _mlp([obs_dim, *hidden], act=nn.Tanh)
+        self.body.append(nn.Tanh())
+        self.head = _mlp([hidden[-1], n_actions], last_gain=0.01)
+
+    def embed(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.body(obs)
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.head(self.body(obs))
+
+
+class MLPCritic(nn.Module):
+    """State value from a flat observation.
+
+    Shapes:
+        - input: obs [B, obs_dim]
+        - output: values [B]
+    """
+
+    def __init__(self, obs_dim: int, hidden: Sequence[int] = (64, 64)):
+        super().__init__()
+        self.net = _mlp([obs_dim, *hidden, 1], act=nn.Tanh, last_gain=1.0)
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.net(obs).squeeze(-1)

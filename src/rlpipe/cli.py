@@ -1,0 +1,49 @@
+"""``rlpipe`` command line: evaluate or inspect checkpoints outside the DVC pipeline.
+
+    rlpipe evaluate --checkpoint checkpoints/best.pt --episodes 50 --num-nodes 40
+    rlpipe evaluate --checkpoint checkpoints/best.pt --policy random
+    rlpipe inspect checkpoints/ckpt_ep000400.pt
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from rlpipe.stage_runner import run_stage
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="rlpipe", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    ev = sub.add_parser("evaluate", help="run a checkpoint's policy (or a baseline) without training")
+    ev.add_argument("--checkpoint", required=True, help="checkpoint file or folder (mapped to CPU)")
+    ev.add_argument("--episodes", type=int, default=50)
+    ev.add_argument("--seed", type=int, default=10_000, help="evaluation seed (not the training seed)")
+    ev.add_argument("--policy", default="greedy", choices=("greedy", "sample", "random", "oracle"))
+    ev.add_argument("--num-nodes", type=int, help="evaluate on graphs of this size (zero-shot)")
+    ins = sub.add_parser("inspect", help="print a checkpoint's counters, fingerprint and params")
+    ins.add_argument("checkpoint")
+    args = parser.parse_args(argv)
+
+    def run() -> int:
+        if args.command == "evaluate":
+            from rlpipe.train.evaluate import evaluate_checkpoint
+
+            overrides = {"num_nodes": args.num_nodes} if args.num_nodes else None
+            result = evaluate_checkpoint(args.checkpoint, args.episodes, args.seed, args.policy, overrides)
+        else:
+            from rlpipe.train.checkpoint import load_checkpoint
+
+            state = load_checkpoint(args.checkpoint)
+            result = {k: state[k] for k in ("format_version", "fingerprint", "episode", "global_step", "update")}
+            result["best_mean_reward"] = state["stats"]["best_mean_reward"]
+            result["params"] = json.loads(state["params"])
+        print(json.dumps(result, indent=2))
+        return 0
+
+    return run_stage("rlpipe", run)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

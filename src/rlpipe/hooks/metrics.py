@@ -1,0 +1,159 @@
+"""The metrics hook: episodes.csv, updates.csv, steps.csv and TensorBoard from one record path."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from rlpipe.hooks.base import EpisodeRecord, Hook, RunInfo, UpdateRecord
+from rlpipe.hooks.writers import CSVLog, Recorder, TensorBoardLog, TensorBoardStream
+
+EPISODE_COLUMNS = (
+    "Episode", "Immediate Reward", "Cumulative Reward", "Actor Loss", "Critic Loss",
+    "Policy Entropy", "Episode Length", "Mean Episode Reward", "Deployment Accuracy",
+)
+UPDATE_COLUMNS = (
+    "Update", "Global Step", "Episode", "Actor Loss", "Critic Loss", "Policy Entropy", "Approx KL",
+    "Clip Fraction", "Explained Variance", "Learning Rate", "Actor Grad Norm", "Critic Grad Norm",
+    "Skipped",
+)
+STEP_COLUMNS = (
+    "Episode", "Step", "Global Step", "Action", "Reward", "Value", "Log Prob", "Entropy",
+    "Oracle Action", "Feasible",
+)
+# update statistic key (algorithms.py) -> updates.csv column
+UPDATE_STATS = {
+    "actor_loss": "Actor Loss", "critic_loss": "Critic Loss", "entropy": "Policy Entropy",
+    "approx_kl": "Approx KL", "clip_fraction": "Clip Fraction",
+    "explained_variance": "Explained Variance", "learning_rate": "Learning Rate",
+    "actor_grad_norm": "Actor Grad Norm", "critic_grad_norm": "Critic Grad Norm", "skipped": "Skipped",
+}
+EPISODE_TAGS = {
+    "Immediate Reward": "Reward / Instantaneous reward",
+    "Cumulative Reward": "Reward / Total reward",
+    "Mean Episode Reward": "Reward / Mean reward",
+    "Episode Length": "Episode / Length",
+    "Deployment Accuracy": "Performance / Deployment accuracy",
+}
+UPDATE_TAGS = {
+    "Actor Loss": "Loss / Policy loss", "Critic Loss": "Loss / Value loss",
+    "Policy Entropy": "Policy / Entropy", "Approx KL": "Policy / Approx KL",
+    "Clip Fraction": "Policy / Clip fraction", "Explained Variance": "Value / Explained variance",
+    "Learning Rate": "Optim / Learning rate", "Actor Grad Norm": "Optim / Actor grad norm",
+    "Critic Grad Norm": "Optim / Critic grad norm",
+}
+
+
+def resolve_write_interval(setting: int | str, episodes: int) -> int:
+    """'auto' -> about 100 points per run; <= 0 -> 0 (TensorBoard off)."""
+    if setting == "auto":
+        return max(1, episodes // 100)
+    return max(0, int(setting))
+
+
+class MetricsHook(Hook):
+    """Writes the CSV logs and TensorBoard scalars (contract: docs/FILES.md)."""
+
+    def __init__(self, directory: Path, write_interval: int | str, step_log_interval: int):
+        self.directory = Path(directory)
+        self.write_interval_setting = write_interval
+        self.step_interval = step_log_interval
+        self.tb: TensorBoardLog | None = None
+        self.notes: list[str] = []
+
+    def on_train_start(self, run: RunInfo) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        keep = run.start_episode
+        self.episodes = CSVLog(self.directory / "episodes.csv",
+                               EPISODE_COLUMNS + tuple(run.metric_names), "Episode", keep)
+        self.updates = CSVLog(self.directory / "updates.csv", UPDATE_COLUMNS, "Episode", keep)
+        self.steps = None
+        if self.step_interval > 0:
+            self.steps = CSVLog(self.directory / "steps.csv",
+                                STEP_COLUMNS + tuple(run.step_summary_names), "Episode", keep)
+        for log in (self.episodes, self.updates, self.steps):
+            if log is not None and keep and log.dropped_rows:
+                self.notes.append(f"{log.path.name}: dropped {log.dropped_rows} rows past episode {keep}")
+            if log is not None and keep and log.missing_rows:
+                self.notes.append(f"{log.path.name}: holds fewer rows than the checkpoint's "
+                                  f"episode {keep} (lost in a crash before they reached the disk)")
+        for note in self.notes:
+            logging.getLogger("rlpipe").info("resume: %s", note)
+        interval = resolve_write_interval(self.write_interval_setting, run.target_episodes)
+        ep_stream = up_stream = None
+        if interval > 0:
+            self.tb = TensorBoardLog(self.directory / "tensorboard", purge_step=keep + 1 if keep else None)
+            ep_stream = TensorBoardStream(self.tb, EPISODE_TAGS, "Performance", interval, keep,
+                                          skip=("Episode", "Actor Loss", "Critic Loss", "Policy Entropy"))
+            up_stream = TensorBoardStream(self.tb, UPDATE_TAGS, "Custom", interval, keep,
+                                          skip=("Update", "Global Step", "Episode", "Skipped"))
+        self.episode_rec = Recorder(self.episodes, ep_stream)
+        self.update_rec = Recorder(self.updates, up_stream)
+        self.has_oracle = run.has_oracle
+
+    def on_episode_end(self, ep: EpisodeRecord) -> None:
+        r = self.episode_rec
+        last = ep.last_update or {}
+        r.record("Episode", ep.episode)
+        r.record("Immediate Reward", ep.mean_reward)
+        r.record("Cumulative Reward", ep.total_reward)
+        r.record("Actor Loss", last.get("actor_loss"))
+        r.record("Critic Loss", last.get("critic_loss"))
+        r.record("Policy Entropy", last.get("entropy"))
+        r.record("Episode Length", ep.length)
+        r.record("Mean Episode Reward", ep.mean_episode_reward)
+        r.record("Deployment Accuracy", ep.deployment_accuracy)
+        for name, value in ep.metrics.items():
+            r.record(name, value)
+        r.dump(ep.episode)
+        if self.steps is not None:
+            self._write_steps(ep)
+
+    def _write_steps(self, ep: EpisodeRecord) -> None:
+        n = self.step_interval
+        idx = range(0, ep.length, n)
+        oracle, feasible = ep.oracle_actions, ep.feasible
+        summaries = [ep.step_summaries.get(name) for name in self.steps.columns[len(STEP_COLUMNS):]]
+        rows = []
+        for t in idx:
+            rows.append((
+                ep.episode, t + 1, ep.global_step_start + t + 1, int(ep.actions[t]),
+                float(ep.rewards[t]), float(ep.values[t]), float(ep.log_probs[t]),
+                float(ep.entropies[t]),
+                None if oracle is None else int(oracle[t]),
+                None if feasible is None else bool(feasible[t]),
+                *[None if s is None else float(s[t]) for s in summaries],
+            ))
+        self.steps.write_rows(rows)
+
+    def on_update(self, up: UpdateRecord) -> None:
+        r = self.update_rec
+        r.record("Update", up.update)
+        r.record("Global Step", up.global_step)
+        r.record("Episode", up.episode)
+        for key, column in UPDATE_STATS.items():
+            value = up.stats.get(key)
+            r.record(column, int(value) if key == "skipped" else value)
+        for tag, value in up.custom.items():
+            r.record(tag, value)
+        r.dump(up.episode)
+
+    def on_rollout_end(self, trainer) -> None:
+        # durable before a checkpoint that covers these rows can be written
+        for log in (self.episodes, self.updates, self.steps):
+            if log is not None:
+                log.flush(fsync=True)
+
+    def on_train_end(self, run, result) -> None:
+        self.close()
+
+    def on_interrupt(self, run, reason) -> None:
+        self.close()
+
+    def close(self) -> None:
+        for log in (getattr(self, "episodes", None), getattr(self, "updates", None), self.steps if hasattr(self, "steps") else None):
+            if log is not None:
+                log.close()
+        if self.tb is not None:
+            self.tb.flush()
+            self.tb.close()
+            self.tb = None

@@ -1,0 +1,76 @@
+"""The text log hook: timestamped events in ``agent_training.log`` and on the console."""
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from pathlib import Path
+
+from rlpipe.hooks.base import CheckpointInfo, Hook, RunInfo
+
+LOGGER_NAME = "rlpipe"
+FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+class TextLogHook(Hook):
+    """Appends events (start, resume, checkpoint, new best, warnings, stop, finish) via ``logging``."""
+
+    def __init__(self, path: Path, console: bool = True):
+        self.path = Path(path)
+        self.logger = logging.getLogger(LOGGER_NAME)
+        self.logger.setLevel(logging.INFO)
+        self.logger.propagate = False
+        self.handlers: list[logging.Handler] = []
+        self.console = console
+
+    def on_train_start(self, run: RunInfo) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fh = logging.FileHandler(self.path, mode="a", encoding="utf-8")
+        fh.setFormatter(logging.Formatter(FORMAT))
+        self.handlers.append(fh)
+        if self.console:
+            ch = logging.StreamHandler(sys.stderr)
+            ch.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+            self.handlers.append(ch)
+        for h in self.handlers:
+            self.logger.addHandler(h)
+        self.started = time.monotonic()
+        p = run.params
+        for note in run.notes:
+            self.logger.warning(note)
+        if run.restart_reason:
+            self.logger.warning("not resuming: %s; starting a fresh run", run.restart_reason)
+        if run.resumed_from:
+            self.logger.info("resumed from %s at episode %d (target %d episodes)",
+                             run.resumed_from, run.start_episode, run.target_episodes)
+        else:
+            self.logger.info("run start: %s on %s, %d episodes, %d envs, seed %d; params digest %s, "
+                             "fingerprint %s", p.train.algo.upper(), p.env.id, run.target_episodes,
+                             p.train.num_envs, p.train.seed, run.params_digest, run.fingerprint)
+
+    def note(self, message: str) -> None:
+        self.logger.info(message)
+
+    def on_checkpoint(self, info: CheckpointInfo) -> None:
+        if info.is_best:
+            self.logger.info("new best mean episode reward %.4f at episode %d (%s)",
+                             info.mean_reward, info.episode, info.path)
+        else:
+            self.logger.info("checkpoint saved: %s (episode %d)", info.path, info.episode)
+
+    def on_warning(self, message: str) -> None:
+        self.logger.warning(message)
+
+    def on_interrupt(self, run: RunInfo, reason: str) -> None:
+        self.logger.warning("training stopped early (%s); resume by running the train stage again", reason)
+
+    def on_train_end(self, run: RunInfo, result: dict) -> None:
+        self.logger.info("finished: %d episodes, %d steps, %d updates, best mean reward %.4f, %.1f s",
+                         result["episodes"], result["global_step"], result["updates"],
+                         result["best_mean_reward"], time.monotonic() - self.started)
+
+    def close(self) -> None:
+        for h in self.handlers:
+            self.logger.removeHandler(h)
+            h.close()
+        self.handlers = []

@@ -1,0 +1,198 @@
+"""Writers that receive recorded values: CSV files and TensorBoard (one event file per run).
+
+Following SB3's logger, hooks *record* key/value pairs into a :class:`Recorder` and *dump* them
+at a step; the recorder hands the same dict to every writer of that stream, so the CSV and
+TensorBoard always hold the same numbers.
+"""
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+from rlpipe.io_utils import atomic_write_text
+
+
+def format_cell(value: Any) -> str:
+    """CSV cell text: '' for missing, 1/0 for bools, shortest round-trip repr for floats."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return repr(value)
+    if hasattr(value, "item"):           # numpy / torch scalar
+        return format_cell(value.item())
+    raise TypeError(f"refusing to write a {type(value).__name__} into a CSV cell")
+
+
+class CSVLog:
+    """An append-only CSV file whose rows are keyed by an episode number column.
+
+    On open, an existing file is trimmed to ``keep_through`` (rows with a key <= it stay; a torn
+    last line from a crash is dropped); ``keep_through=0`` starts the file afresh. A column that
+    appears later widens the header: the file is rewritten once, older rows get empty cells.
+    Rows are flushed at every :meth:`flush` (episode boundary).
+    """
+
+    def __init__(self, path: Path, columns: Sequence[str], key_column: str, keep_through: int):
+        self.path = Path(path)
+        self.key_column = key_column
+        self.columns = list(columns)
+        self.dropped_rows = 0
+        self.missing_rows = False
+        existing_header, rows = self._read_existing(keep_through) if keep_through > 0 else (None, [])
+        if existing_header:
+            for c in existing_header:
+                if c not in self.columns:
+                    self.columns.append(c)
+            order = [existing_header.index(c) if c in existing_header else None for c in self.columns]
+            rows = [[r[i] if i is not None else "" for i in order] for r in rows]
+        self._rewrite(rows)
+        self._f = open(self.path, "a", newline="")
+
+    def _read_existing(self, keep_through: int) -> tuple[list[str] | None, list[list[str]]]:
+        if not self.path.exists():
+            self.missing_rows = True
+            return None, []
+        text = self.path.read_text()
+        lines = text.split("\n")
+        if not lines or not lines[0]:
+            self.missing_rows = True
+            return None, []
+        header = lines[0].split(",")
+        if self.key_column not in header:
+            return None, []
+        key = header.index(self.key_column)
+        complete = lines[1:-1] if not text.endswith("\n") else lines[1:]
+        self.dropped_rows += 0 if text.endswith("\n") or len(lines) < 2 else 1
+        kept, last_key = [], 0
+        for line in complete:
+            if not line:
+                continue
+            cells = line.split(",")
+            try:
+                k = int(cells[key])
+            except (ValueError, IndexError):
+                self.dropped_rows += 1
+                continue
+            if len(cells) != len(header):
+                self.dropped_rows += 1
+                continue
+            if k <= keep_through:
+                kept.append(cells)
+                last_key = max(last_key, k)
+            else:
+                self.dropped_rows += 1
+        self.missing_rows = last_key < keep_through
+        return header, kept
+
+    def _rewrite(self, rows: Iterable[Sequence[str]]) -> None:
+        body = "".join(",".join(r) + "\n" for r in rows)
+        atomic_write_text(self.path, ",".join(self.columns) + "\n" + body)
+
+    def write(self, values: Mapping[str, Any]) -> None:
+        new = [k for k in values if k not in self.columns]
+        if new:
+            self._widen(new)
+        self._f.write(",".join(format_cell(values.get(c)) for c in self.columns) + "\n")
+
+    def write_rows(self, rows: Iterable[Sequence[Any]]) -> None:
+        """Fast path: rows already in column order."""
+        self._f.write("".join(",".join(format_cell(v) for v in r) + "\n" for r in rows))
+
+    def _widen(self, new_columns: list[str]) -> None:
+        self._f.close()
+        lines = self.path.read_text().splitlines()[1:]
+        pad = "," * len(new_columns)
+        self.columns += new_columns
+        atomic_write_text(self.path, ",".join(self.columns) + "\n" + "".join(l + pad + "\n" for l in lines))
+        self._f = open(self.path, "a", newline="")
+
+    def flush(self, fsync: bool = False) -> None:
+        self._f.flush()
+        if fsync:
+            os.fsync(self._f.fileno())
+
+    def close(self) -> None:
+        if not self._f.closed:
+            self._f.flush()
+            self._f.close()
+
+
+class TensorBoardLog:
+    """One ``SummaryWriter`` per process run; scalars on the episode axis.
+
+    ``purge_step`` makes TensorBoard drop events at or after it that an earlier (interrupted)
+    run wrote, so a resumed run never shows an episode twice.
+    """
+
+    def __init__(self, logdir: Path, purge_step: int | None):
+        from torch.utils.tensorboard import SummaryWriter  # imported only when TensorBoard is on
+
+        self.writer = SummaryWriter(log_dir=str(logdir), purge_step=purge_step, flush_secs=30)
+
+    def scalars(self, values: Mapping[str, float], step: int) -> None:
+        for tag, v in values.items():
+            if v is None:
+                continue
+            v = float(v)
+            if math.isfinite(v):
+                self.writer.add_scalar(tag, v, step)
+
+    def flush(self) -> None:
+        self.writer.flush()
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+class Recorder:
+    """Record values, then dump them to every writer of the stream at a step."""
+
+    def __init__(self, csv: CSVLog, tensorboard: "TensorBoardStream | None" = None):
+        self.csv = csv
+        self.tensorboard = tensorboard
+        self.values: dict[str, Any] = {}
+
+    def record(self, key: str, value: Any) -> None:
+        self.values[key] = value
+
+    def dump(self, step: int) -> None:
+        self.csv.write(self.values)
+        if self.tensorboard is not None:
+            self.tensorboard.write(self.values, step)
+        self.values = {}
+
+
+class TensorBoardStream:
+    """Maps CSV column names to TensorBoard tags and samples every ``interval`` episodes.
+
+    A value is written when its step crosses a multiple of ``interval`` since the stream's
+    previous step, so episode scalars land on multiples of the interval and update scalars on
+    the first update at or after each multiple.
+    """
+
+    def __init__(self, log: TensorBoardLog, tags: Mapping[str, str], default_prefix: str,
+                 interval: int, start_step: int, skip: Sequence[str] = ()):
+        self.log = log
+        self.tags = dict(tags)
+        self.default_prefix = default_prefix
+        self.interval = interval
+        self.last_step = start_step
+        self.skip = set(skip)
+
+    def write(self, values: Mapping[str, Any], step: int) -> None:
+        due = step // self.interval > self.last_step // self.interval
+        self.last_step = step
+        if not due:
+            return
+        out = {}
+        for key, v in values.items():
+            if key in self.skip or v is None:
+                continue
+            out[self.tags.get(key, f"{self.default_prefix} / {key}")] = v
+        self.log.scalars(out, step)

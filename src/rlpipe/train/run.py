@@ -1,0 +1,183 @@
+"""Assemble and run a training run: environments, agent, hooks, resume, signals, run.json."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import gymnasium as gym
+import torch
+
+from rlpipe.config import ConfigError, EnvConfig, Params, fingerprint, params_digest
+from rlpipe.errors import CheckpointError, RlpipeError
+from rlpipe.hooks.base import HookList, RunInfo
+from rlpipe.hooks.capture import CaptureHook
+from rlpipe.hooks.checkpoint import CheckpointHook
+from rlpipe.hooks.metrics import MetricsHook
+from rlpipe.hooks.progress import ProgressHook
+from rlpipe.hooks.text_log import TextLogHook
+from rlpipe.io_utils import atomic_write_text
+from rlpipe.train import checkpoint as ckpt
+from rlpipe.train.trainer import EnvironmentFailure, Trainer
+
+EXIT_OK, EXIT_NAN, EXIT_SIGINT, EXIT_SIGTERM = 0, 3, 130, 143
+
+
+def make_env(cfg: EnvConfig) -> gym.Env:
+    """Build one environment; unknown ids and unsupported spaces raise ``ConfigError`` (env.id)."""
+    import rlpipe.envs  # noqa: F401 - registers rlpipe/GraphDeploy-v0
+
+    try:
+        if cfg.is_graph:
+            env = gym.make(cfg.id, disable_env_checker=True, **cfg.env_kwargs())
+        else:
+            kw = {"max_episode_steps": cfg.max_episode_steps} if cfg.max_episode_steps else {}
+            env = gym.make(cfg.id, disable_env_checker=True, **kw)
+    except gym.error.Error as e:
+        raise ConfigError(f"env.id: cannot make environment {cfg.id!r}: {e}") from None
+    if not isinstance(env.action_space, gym.spaces.Discrete):
+        raise ConfigError(f"env.id: {cfg.id!r} has action space {env.action_space}; "
+                          "rlpipe trains Discrete action spaces only")
+    obs_space = env.observation_space
+    if not (isinstance(obs_space, gym.spaces.Graph)
+            or (isinstance(obs_space, gym.spaces.Box) and len(obs_space.shape) == 1)):
+        raise ConfigError(f"env.id: {cfg.id!r} has observation space {obs_space}; rlpipe trains "
+                          "graph observations (GAT) or flat Box observations (MLP)")
+    return env
+
+
+def build_components(params: Params):
+    """Environments, agent and algorithm for ``params`` (no files touched)."""
+    from rlpipe.agents.algorithms import build_algorithm
+    from rlpipe.agents.policy import build_agent
+
+    envs = [make_env(params.env) for _ in range(params.train.num_envs)]
+    agent = build_agent(envs[0].observation_space, envs[0].action_space, params.agent)
+    return envs, agent, build_algorithm(agent, params.train)
+
+
+@contextmanager
+def _graceful_stop(trainer: Trainer) -> Iterator[None]:
+    """First SIGINT/SIGTERM: finish the rollout in flight, checkpoint, stop. Second: abort."""
+
+    def handler(signum, frame):
+        if trainer.stop_reason is not None and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        trainer.stop_reason = signal.Signals(signum).name
+
+    old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+
+
+def _run_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def train(params: Params, root: Path = Path("."), extra_hooks=(), console: bool = True) -> int:
+    """Train per ``params`` in ``root``; resume from the newest valid checkpoint. Returns an exit code."""
+    root = Path(root)
+    fp = fingerprint(params)
+    target = params.train.episodes
+    ckpt_dir = root / params.checkpoint.directory
+    out_dir = root / params.experiment.directory
+
+    plan = ckpt.find_resumable(ckpt_dir, fp)
+    restart_reason = None
+    if plan.mismatch is not None:
+        path, old_fp = plan.mismatch
+        msg = (f"checkpoint {path} was made with other params (fingerprint {old_fp}, current {fp})")
+        if params.train.on_mismatch == "error":
+            raise CheckpointError(msg + "; set train.on_mismatch: restart to start afresh, "
+                                  "or restore the params of that run")
+        restart_reason = msg
+    if plan.state is not None and plan.state["episode"] >= target:
+        print(f"train: checkpoint {plan.path} is at episode {plan.state['episode']} >= "
+              f"train.episodes ({target}); nothing to do", file=sys.stderr)
+        return EXIT_OK
+
+    if params.train.torch_threads:
+        torch.set_num_threads(params.train.torch_threads)
+    torch.manual_seed(params.train.seed)  # network initialisation is part of the seeded run
+    envs, agent, algorithm = build_components(params)
+    hooks = HookList()
+    trainer = Trainer(params, envs, agent, algorithm, hooks)
+    trainer.seed(params.train.seed)
+    if plan.state is not None:
+        try:
+            trainer.load_state_dict(plan.state)
+        except (KeyError, RuntimeError, ValueError) as e:
+            raise CheckpointError(f"{plan.path}: does not fit the current agent/envs: {e}") from None
+    if plan.mismatch is not None:
+        ckpt.archive_checkpoints(ckpt_dir, plan.mismatch[1])
+
+    log = TextLogHook(out_dir / "agent_training.log", console=console)
+    hooks.hooks = [
+        log,
+        MetricsHook(out_dir, params.experiment.write_interval, params.experiment.step_log_interval),
+        CaptureHook(out_dir / "captures", params.capture.episodes, params.capture.every,
+                    params.capture.last, params.capture.probe_graphs, params.capture.probe_seed, agent),
+        CheckpointHook(ckpt_dir, params.checkpoint.interval, params.checkpoint.keep_last,
+                       params.checkpoint.store_separately),
+        *extra_hooks,
+    ]
+    if params.train.progress_bar and console:
+        hooks.hooks.append(ProgressHook())
+    unwrapped = envs[0].unwrapped
+    run = RunInfo(
+        params=params, root=root, fingerprint=fp, params_digest=params_digest(params),
+        start_episode=trainer.episode, target_episodes=target,
+        resumed_from=os.path.relpath(plan.path, root) if plan.state is not None else None,
+        restart_reason=restart_reason,
+        metric_names=tuple(getattr(unwrapped, "metric_names", ())),
+        step_summary_names=tuple(getattr(unwrapped, "step_summary_names", ())),
+        has_oracle=bool(getattr(unwrapped, "has_oracle", False)),
+        agent_kind=agent.kind,
+        env_factory=lambda: make_env(params.env),
+        notes=tuple(f"skipped checkpoint: {m}" for m in plan.skipped),
+    )
+    previous = _run_json(out_dir / "run.json") if plan.state is not None else {}
+    started = time.monotonic()
+    status, code = "finished", EXIT_OK
+    try:
+        with _graceful_stop(trainer):
+            result = trainer.run(run)
+        if result["stop_reason"] == "nan":
+            status, code = "stopped: NaN/inf loss", EXIT_NAN
+        elif result["stop_reason"]:
+            status = f"interrupted ({result['stop_reason']})"
+            code = EXIT_SIGTERM if result["stop_reason"] == "SIGTERM" else EXIT_SIGINT
+    except EnvironmentFailure as e:
+        hooks.on_warning(f"{e}; the last checkpoint is kept")
+        hooks.close()
+        raise RlpipeError(str(e)) from None
+    except OSError as e:
+        hooks.on_warning(f"write failed: {e}; the previous checkpoint stays valid")
+        hooks.close()
+        raise RlpipeError(f"write failed: {e}") from None
+    finally:
+        hooks.close()
+        for env in envs:
+            env.close()
+    atomic_write_text(out_dir / "run.json", json.dumps({
+        "status": status, "episodes": trainer.episode, "global_step": trainer.global_step,
+        "updates": trainer.update_count,
+        "wall_seconds": float(previous.get("wall_seconds", 0.0)) + time.monotonic() - started,
+        "resumed_count": trainer.resumed_count, "params_digest": run.params_digest,
+        "fingerprint": fp,
+    }, indent=2))
+    if code == EXIT_NAN:
+        print("train: stopped because a loss became NaN/inf (train.on_nan: stop); "
+              "the last good state is checkpointed", file=sys.stderr)
+    return code

@@ -1,0 +1,339 @@
+"""The training loop: collect whole episodes on several environments, update, emit events.
+
+Rollouts are *episode-synchronous*: every rollout runs exactly one episode on each environment
+(stepped together, their observations batched into one forward pass), then one policy update.
+So every rollout ends on an episode boundary of every environment, and the complete state of a
+run between rollouts is small and exact: networks, optimizers, counters, RNG states and the
+environments' generators. That is what makes resume bit-exact (see ``state_dict``).
+
+The trainer knows nothing about files or loggers; it emits events to a :class:`HookList`.
+"""
+from __future__ import annotations
+
+import json
+import math
+import random
+from collections import deque
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from rlpipe.agents.algorithms import Rollout, compute_gae
+from rlpipe.config import Params
+from rlpipe.hooks import tracking
+from rlpipe.hooks.base import EpisodeRecord, HookList, RunInfo, UpdateRecord
+
+CHECKPOINT_FORMAT_VERSION = 1
+
+
+class NonFiniteLossError(RuntimeError):
+    """A loss became NaN/inf and ``train.on_nan`` is ``stop``."""
+
+
+class EnvironmentFailure(RuntimeError):
+    """An environment raised during a rollout; the message names the episode."""
+
+
+@dataclass
+class _EpisodeBuffer:
+    observations: list
+    masks: list
+    actions: list
+    log_probs: list
+    values: list
+    entropies: list
+    rewards: list
+    oracle_actions: list
+    feasible: list
+    summaries: list
+    final_info: dict | None = None
+    bootstrap_obs: Any = None       # observation after a time-limit truncation
+
+    @classmethod
+    def empty(cls) -> "_EpisodeBuffer":
+        return cls([], [], [], [], [], [], [], [], [], [])
+
+
+def _generator_state(env) -> str:
+    state = env.unwrapped.np_random.bit_generator.state
+    return json.dumps(state, default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o))
+
+
+def _set_generator_state(env, blob: str) -> None:
+    state = json.loads(blob)
+    bitgen = env.unwrapped.np_random.bit_generator
+    if "key" in state.get("state", {}):          # MT19937 keeps its key as an array
+        state["state"]["key"] = np.asarray(state["state"]["key"], dtype=np.uint32)
+    bitgen.state = state
+
+
+class Trainer:
+    """Runs A2C/PPO over a list of environments and reports to hooks.
+
+    Args:
+        params: the validated run parameters.
+        envs: environments (gymnasium API); all of the same kind.
+        agent: a :class:`~rlpipe.agents.policy.GraphActorCritic` or ``FlatActorCritic``.
+        algorithm: a :class:`~rlpipe.agents.algorithms.PPO` or ``A2C`` over ``agent``.
+        hooks: event receivers.
+    """
+
+    def __init__(self, params: Params, envs: Sequence, agent, algorithm, hooks: HookList):
+        self.params = params
+        self.cfg = params.train
+        self.envs = list(envs)
+        self.agent = agent
+        self.algorithm = algorithm
+        self.hooks = hooks
+        self.use_masks = params.env.action_masking
+        self.episode = 0
+        self.prev_episode = 0
+        self.global_step = 0
+        self.update_count = 0
+        self.returns_window: deque[float] = deque(maxlen=self.cfg.summary_window)
+        self.best_mean_reward = -math.inf
+        self.best_improved = False
+        self.last_update: dict[str, float] | None = None
+        self.resumed_count = 0
+        self.stop_reason: str | None = None
+        self.target_episodes = self.cfg.episodes
+
+    # ------------------------------------------------------------------ seeding and state
+    def seed(self, seed: int) -> None:
+        """Seed every generator for a fresh run."""
+        random.seed(seed)
+        np.random.seed(seed)
+        torch.manual_seed(seed)
+        for i, env in enumerate(self.envs):
+            env.reset(seed=seed * 10_007 + i)
+            env.action_space.seed(seed * 10_007 + i)
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue exactly; tensors and primitive containers only."""
+        py_state = random.getstate()
+        np_state = np.random.get_state()
+        return {
+            "format_version": CHECKPOINT_FORMAT_VERSION,
+            "episode": self.episode,
+            "global_step": self.global_step,
+            "update": self.update_count,
+            "actor": self.agent.actor.state_dict(),
+            "critic": self.agent.critic.state_dict(),
+            **self.algorithm.state_dict(),
+            "rng": {
+                "python": [py_state[0], list(py_state[1]), py_state[2]],
+                "numpy": [np_state[0], torch.from_numpy(np_state[1].astype(np.int64)),
+                          int(np_state[2]), int(np_state[3]), float(np_state[4])],
+                "torch": torch.get_rng_state(),
+                "envs": [_generator_state(env) for env in self.envs],
+            },
+            "stats": {
+                "returns_window": torch.tensor(list(self.returns_window), dtype=torch.float64),
+                "best_mean_reward": float(self.best_mean_reward),
+                "last_update": dict(self.last_update) if self.last_update else None,
+                "resumed_count": self.resumed_count,
+            },
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore a state produced by :meth:`state_dict` (environments must be reset/seeded once)."""
+        if len(state["rng"]["envs"]) != len(self.envs):
+            raise ValueError(f"checkpoint has {len(state['rng']['envs'])} environments, run has {len(self.envs)}")
+        self.agent.actor.load_state_dict(state["actor"])
+        self.agent.critic.load_state_dict(state["critic"])
+        self.algorithm.load_state_dict(state)
+        self.episode = self.prev_episode = int(state["episode"])
+        self.global_step = int(state["global_step"])
+        self.update_count = int(state["update"])
+        rng = state["rng"]
+        py = rng["python"]
+        random.setstate((py[0], tuple(py[1]), py[2]))
+        npst = rng["numpy"]
+        np.random.set_state((npst[0], npst[1].numpy().astype(np.uint32), npst[2], npst[3], npst[4]))
+        torch.set_rng_state(rng["torch"])
+        for env, blob in zip(self.envs, rng["envs"]):
+            _set_generator_state(env, blob)
+        stats = state["stats"]
+        self.returns_window = deque(stats["returns_window"].tolist(), maxlen=self.cfg.summary_window)
+        self.best_mean_reward = float(stats["best_mean_reward"])
+        self.last_update = stats["last_update"]
+        self.resumed_count = int(stats["resumed_count"]) + 1
+
+    # ------------------------------------------------------------------ rollout
+    def _collect(self, n_envs: int) -> list[_EpisodeBuffer]:
+        """Run one episode on each of the first ``n_envs`` environments, in lockstep."""
+        agent = self.agent
+        envs = self.envs[:n_envs]
+        buffers = [_EpisodeBuffer.empty() for _ in envs]
+        obs, infos = [], []
+        for env in envs:
+            o, info = env.reset()
+            obs.append(o)
+            infos.append(info)
+        masking = self.use_masks and "action_mask" in infos[0]
+        active = list(range(n_envs))
+        agent.actor.eval()
+        agent.critic.eval()
+        while active:
+            batch = agent.collate([obs[i] for i in active])
+            masks = [infos[i]["action_mask"] for i in active] if masking else None
+            with torch.no_grad():
+                dist = agent.distribution(batch, masks)
+                actions = dist.sample()
+                log_probs = dist.log_prob(actions)
+                entropies = dist.entropy()
+                values = agent.value(batch)
+            still_active = []
+            for k, i in enumerate(active):
+                buf = buffers[i]
+                action = int(actions[k])
+                buf.observations.append(obs[i])
+                buf.masks.append(masks[k] if masking else None)
+                buf.actions.append(action)
+                buf.log_probs.append(float(log_probs[k]))
+                buf.values.append(float(values[k]))
+                buf.entropies.append(float(entropies[k]))
+                try:
+                    o, reward, terminated, truncated, info = envs[i].step(action)
+                except Exception as e:  # noqa: BLE001 - reported with its episode number
+                    raise EnvironmentFailure(
+                        f"environment {i} raised at episode {self.episode + i + 1}, "
+                        f"step {len(buf.actions)}: {type(e).__name__}: {e}") from e
+                buf.rewards.append(float(reward))
+                buf.oracle_actions.append(info.get("oracle_action", -1))
+                buf.feasible.append(info.get("feasible"))
+                buf.summaries.append(info.get("step_summary"))
+                if terminated or truncated:
+                    buf.final_info = info
+                    if truncated and not terminated:
+                        buf.bootstrap_obs = o
+                else:
+                    obs[i], infos[i] = o, info
+                    still_active.append(i)
+            active = still_active
+        return buffers
+
+    def _bootstrap_values(self, buffers: list[_EpisodeBuffer]) -> list[float]:
+        last = [0.0] * len(buffers)
+        cut = [i for i, b in enumerate(buffers) if b.bootstrap_obs is not None]
+        if cut:
+            with torch.no_grad():
+                v = self.agent.value(self.agent.collate([buffers[i].bootstrap_obs for i in cut]))
+            for j, i in enumerate(cut):
+                last[i] = float(v[j])
+        return last
+
+    def _episode_record(self, buf: _EpisodeBuffer, env_index: int, number: int, step_start: int) -> EpisodeRecord:
+        rewards = np.asarray(buf.rewards, dtype=np.float64)
+        total = float(math.fsum(buf.rewards))
+        self.returns_window.append(total)
+        info = buf.final_info or {}
+        has_oracle = "oracle_action" in info
+        summaries = {}
+        if buf.summaries and buf.summaries[0]:
+            for name in buf.summaries[0]:
+                summaries[name] = np.asarray([s[name] for s in buf.summaries], dtype=np.float64)
+        acc = info.get("deployment_accuracy")
+        return EpisodeRecord(
+            episode=number,
+            env_index=env_index,
+            global_step_start=step_start,
+            length=len(rewards),
+            total_reward=total,
+            mean_reward=total / max(len(rewards), 1),
+            mean_episode_reward=math.fsum(self.returns_window) / len(self.returns_window),
+            deployment_accuracy=None if acc is None else float(acc),
+            metrics={k: float(v) for k, v in (info.get("metrics") or {}).items()},
+            last_update=self.last_update,
+            actions=np.asarray(buf.actions, dtype=np.int64),
+            rewards=rewards,
+            values=np.asarray(buf.values, dtype=np.float64),
+            log_probs=np.asarray(buf.log_probs, dtype=np.float64),
+            entropies=np.asarray(buf.entropies, dtype=np.float64),
+            oracle_actions=np.asarray(buf.oracle_actions, dtype=np.int64) if has_oracle else None,
+            feasible=np.asarray(buf.feasible, dtype=bool) if has_oracle else None,
+            step_summaries=summaries,
+            trace=info.get("episode_trace"),
+        )
+
+    def _rollout(self, buffers: list[_EpisodeBuffer]) -> Rollout:
+        last_values = self._bootstrap_values(buffers)
+        obs, masks, acts, logps, vals, advs, rets = [], [], [], [], [], [], []
+        for buf, last in zip(buffers, last_values):
+            values = np.asarray(buf.values, dtype=np.float64)
+            adv, ret = compute_gae(np.asarray(buf.rewards), values, last, self.cfg.gamma, self.cfg.gae_lambda)
+            obs += buf.observations
+            masks += buf.masks
+            acts += buf.actions
+            logps += buf.log_probs
+            vals.append(values)
+            advs.append(adv)
+            rets.append(ret)
+        return Rollout(
+            observations=obs,
+            masks=masks if masks and masks[0] is not None else None,
+            actions=torch.tensor(acts, dtype=torch.int64),
+            log_probs=torch.tensor(logps, dtype=torch.float32),
+            values=torch.from_numpy(np.concatenate(vals).astype(np.float32)),
+            advantages=torch.from_numpy(np.concatenate(advs)),
+            returns=torch.from_numpy(np.concatenate(rets)),
+        )
+
+    # ------------------------------------------------------------------ main loop
+    def run(self, run: RunInfo) -> dict[str, Any]:
+        """Train until ``train.episodes`` episodes are done (or a stop is requested)."""
+        self.target_episodes = run.target_episodes
+        tracking.activate()
+        self.hooks.on_train_start(run)
+        try:
+            while self.episode < self.target_episodes and self.stop_reason is None:
+                self._iteration()
+        finally:
+            tracking.deactivate()
+        result = {"episodes": self.episode, "global_step": self.global_step,
+                  "updates": self.update_count, "best_mean_reward": self.best_mean_reward,
+                  "stop_reason": self.stop_reason}
+        if self.stop_reason is not None:
+            self.hooks.on_interrupt(run, self.stop_reason)
+        else:
+            self.hooks.on_train_end(run, result)
+        return result
+
+    def _iteration(self) -> None:
+        n_envs = min(len(self.envs), self.target_episodes - self.episode)
+        buffers = self._collect(n_envs)
+        self.prev_episode = self.episode
+        step_start = self.global_step
+        for i, buf in enumerate(buffers):
+            record = self._episode_record(buf, i, self.episode + 1, step_start)
+            self.episode += 1
+            step_start += record.length
+            self.hooks.on_episode_end(record)
+        self.global_step = step_start
+
+        stats = self.algorithm.update(self._rollout(buffers))
+        self.update_count += 1
+        if stats["skipped"]:
+            self.hooks.on_warning(
+                f"NaN/inf loss at update {self.update_count} (episode {self.episode}): "
+                f"update {'skipped' if self.cfg.on_nan == 'skip' else 'undone, stopping'} "
+                f"(train.on_nan={self.cfg.on_nan})")
+            if self.cfg.on_nan == "stop":
+                self.stop_reason = "nan"
+        else:
+            self.last_update = stats
+        self.hooks.on_update(UpdateRecord(self.update_count, self.global_step, self.episode,
+                                          stats, tracking.drain()))
+        window_full = len(self.returns_window) == self.returns_window.maxlen
+        mean_reward = math.fsum(self.returns_window) / len(self.returns_window)
+        self.best_improved = (window_full or self.episode >= self.target_episodes) and \
+            mean_reward > self.best_mean_reward
+        if self.best_improved:
+            self.best_mean_reward = mean_reward
+        self.hooks.on_rollout_end(self)
+
+    @property
+    def mean_episode_reward(self) -> float:
+        return math.fsum(self.returns_window) / len(self.returns_window) if self.returns_window else float("nan")
