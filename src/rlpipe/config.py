@@ -67,8 +67,11 @@ def int_or_auto(lo: int) -> Callable[[str, Any], None]:
     return check
 
 
-def _field(default: Any, check: Callable[[str, Any], None] | None = None, **kw: Any) -> Any:
-    meta = {"check": check} if check else {}
+def _field(default: Any, check: Callable[[str, Any], None] | None = None,
+           allowed: str | None = None, **kw: Any) -> Any:
+    meta: dict[str, Any] = {"check": check} if check else {}
+    if allowed:
+        meta["allowed"] = allowed  # how to describe the type in errors
     if isinstance(default, (list, dict, tuple)):
         return field(default_factory=lambda d=default: type(d)(d), metadata=meta, **kw)
     return field(default=default, metadata=meta, **kw)
@@ -145,7 +148,13 @@ def build(cls: type, data: Mapping[str, Any] | None, section: str) -> Any:
     kwargs = {}
     for name, value in data.items():
         key = f"{section}.{name}"
-        value = _coerce(key, hints[name], value)
+        try:
+            value = _coerce(key, hints[name], value)
+        except ConfigError:
+            allowed = known[name].metadata.get("allowed")
+            if allowed is None:
+                raise
+            raise ConfigError(f"{key}: expected {allowed}, got {value!r}") from None
         check = known[name].metadata.get("check")
         if check is not None and value is not None:
             if isinstance(value, tuple):
@@ -256,7 +265,7 @@ class ExperimentConfig:
     """``experiment``: where and how often the logging hooks write."""
 
     directory: str = _field("training_output", relative_path)
-    write_interval: Union[int, str] = _field(AUTO, int_or_auto(-1_000_000_000))
+    write_interval: Union[int, str] = _field(AUTO, int_or_auto(-1_000_000_000), "an integer or 'auto'")
     step_log_interval: int = _field(1, non_negative)  # 0 = no steps.csv
     wandb: bool = _field(False)
     wandb_project: str = _field("rlpipe")
@@ -267,7 +276,7 @@ class CheckpointConfig:
     """``checkpoint``: how often to save, how many to keep."""
 
     directory: str = _field("checkpoints", relative_path)
-    interval: Union[int, str] = _field(AUTO, int_or_auto(-1_000_000_000))
+    interval: Union[int, str] = _field(AUTO, int_or_auto(-1_000_000_000), "an integer or 'auto'")
     keep_last: int = _field(3, in_range(1, 10_000))
     store_separately: bool = _field(False)
 
