@@ -1,0 +1,109 @@
+"""One palette and one look for every figure, and the smoothing helper.
+
+Colours are the Okabe–Ito colour-blind-safe set. A quantity keeps its colour in every figure
+(critic loss is always vermillion, a cloud node always orange, the chosen node always red ...).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+# Okabe–Ito
+_BLUE = "#0072B2"
+_ORANGE = "#E69F00"
+_SKY = "#56B4E9"
+_GREEN = "#009E73"
+_YELLOW = "#F0E442"
+_VERMILLION = "#D55E00"
+_PURPLE = "#CC79A7"
+_GREY = "#7F7F7F"
+_BLACK = "#222222"
+
+COLORS: dict[str, str] = {
+    # training curves
+    "reward": _BLUE,            # Cumulative Reward (raw faint, moving average solid)
+    "mean_reward": _VERMILLION,  # Mean Episode Reward as logged by train
+    "actor": _BLUE,             # actor / policy loss
+    "critic": _VERMILLION,      # critic / value loss
+    "entropy": _GREEN,          # policy entropy
+    "kl": _PURPLE,              # approx KL
+    "clip": _ORANGE,            # clip fraction
+    "value": _PURPLE,           # value estimate
+    "return": _ORANGE,          # observed return / reward-to-go
+    "explained_variance": _SKY,
+    "accuracy": _GREEN,         # Deployment Accuracy
+    "skipped": _VERMILLION,     # skipped (NaN) updates
+    "reference": _GREY,         # y = x, y = 0 ... reference lines
+    # graph nodes
+    "edge_node": _BLUE,
+    "cloud_node": _ORANGE,
+    "chosen": _VERMILLION,      # the node the policy chose / ranks highest
+    "oracle": _GREEN,           # in the oracle's best set
+    "source": _PURPLE,          # the request's source node
+    "graph_edge": "#B0B0B0",
+    "text": _BLACK,
+}
+
+# Further metrics (performance panels) cycle through these, in column order.
+METRIC_CYCLE = (_GREEN, _BLUE, _ORANGE, _PURPLE, _SKY, _VERMILLION, _YELLOW, _GREY)
+
+# Colour maps: sequential for magnitudes, one per meaning.
+CMAP_SHARE = "viridis"        # shares / frequencies / probabilities
+CMAP_UTILIZATION = "YlOrRd"   # node utilisation 0..1
+CMAP_ATTENTION = "magma_r"    # attention weights 0..1 (light = low)
+CMAP_DENSITY = "Greys"        # 2-D histograms
+
+RAW_ALPHA = 0.25   # raw series drawn faint under their moving average
+RAW_WIDTH = 0.7
+SMOOTH_WIDTH = 1.8
+
+_STYLE_SHEETS = {
+    "whitegrid": "seaborn-v0_8-whitegrid",
+    "darkgrid": "seaborn-v0_8-darkgrid",
+    "white": "seaborn-v0_8-white",
+    "ticks": "seaborn-v0_8-ticks",
+    "default": "default",
+}
+
+
+def apply_style(style: str) -> None:
+    """Set matplotlib's rcParams for ``visualize.style`` (seaborn-like sheets shipped with matplotlib)."""
+    import matplotlib
+    import matplotlib.style
+
+    matplotlib.style.use("default")
+    sheet = _STYLE_SHEETS.get(style, "default")
+    if sheet != "default":
+        matplotlib.style.use(sheet)
+    matplotlib.rcParams.update({
+        "figure.titlesize": 13,
+        "figure.titleweight": "bold",
+        "axes.titlesize": 11,
+        "axes.labelsize": 10,
+        "legend.fontsize": 8,
+        "legend.framealpha": 0.85,
+        "xtick.labelsize": 8,
+        "ytick.labelsize": 8,
+        "image.cmap": CMAP_SHARE,
+    })
+
+
+def moving_average(values: np.ndarray, window: int) -> np.ndarray:
+    """Trailing moving average over ``window`` points that skips NaN.
+
+    Point ``i`` is the mean of the finite values among ``values[i-window+1 : i+1]`` (fewer at the
+    start); NaN where that slice holds no finite value. Same length as ``values``.
+    """
+    x = np.asarray(values, dtype=np.float64)
+    if x.ndim != 1:
+        raise ValueError("moving_average expects a 1-D series")
+    window = max(int(window), 1)
+    finite = np.isfinite(x)
+    sums = np.concatenate(([0.0], np.cumsum(np.where(finite, x, 0.0))))
+    counts = np.concatenate(([0], np.cumsum(finite)))
+    hi = np.arange(1, x.size + 1)
+    lo = np.maximum(hi - window, 0)
+    n = counts[hi] - counts[lo]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = (sums[hi] - sums[lo]) / n
+    out[n == 0] = np.nan
+    return out

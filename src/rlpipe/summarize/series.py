@@ -1,0 +1,126 @@
+"""Pure functions: small, smoothed plot series for the ``plots:`` section of ``dvc.yaml``.
+
+Every file in :data:`SERIES_FILES` is always written (DVC needs declared outputs to exist):
+
+==================  ===========================================================================
+``reward.csv``      ``Episode,Cumulative Reward,Moving Average,Mean Episode Reward``
+``accuracy.csv``    ``Episode,Deployment Accuracy,Moving Average``
+``losses.csv``      ``Update,Actor Loss,Critic Loss,Actor Loss Moving Average,Critic Loss Moving Average``
+``entropy.csv``     ``Update,Policy Entropy,Moving Average``
+``performance.csv`` ``Episode`` then, per performance metric ``M`` (episodes.csv order),
+                    ``M,M Moving Average``
+==================  ===========================================================================
+
+Moving averages are trailing means over ``summarize.window`` rows of the **full** series
+(finite values only; partial windows at the start). Rows whose x is missing, or whose y values
+are all missing, are left out (an environment without an oracle gives a header-only
+``accuracy.csv``); the remaining rows are then downsampled to at most ``summarize.max_points``,
+evenly strided, always keeping the first and the last. Missing/NaN cells are written empty.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import math
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import pyarrow as pa
+
+from rlpipe.summarize.metrics import column, performance_columns, trailing_means
+
+SERIES_FILES = ("reward.csv", "accuracy.csv", "losses.csv", "entropy.csv", "performance.csv")
+MA = "Moving Average"
+
+
+@dataclass
+class Series:
+    """One plot file: an integer x column and float y columns (NaN = empty cell)."""
+
+    x_name: str
+    x: np.ndarray                     # float64 holding integers, NaN = missing
+    y_names: list[str]
+    ys: list[np.ndarray]
+
+    @property
+    def columns(self) -> list[str]:
+        return [self.x_name, *self.y_names]
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+
+def downsample_indices(n: int, max_points: int) -> np.ndarray:
+    """At most ``max_points`` evenly strided indices of ``range(n)``, first and last included."""
+    if n <= max_points:
+        return np.arange(n)
+    if max_points <= 1:
+        return np.array([n - 1])
+    idx = np.round(np.linspace(0, n - 1, max_points)).astype(np.int64)
+    return np.unique(idx)
+
+
+def _finish(x_name: str, x: np.ndarray, y_names: list[str], ys: list[np.ndarray],
+            max_points: int) -> Series:
+    keep = np.isfinite(x)
+    if ys:
+        keep &= np.logical_or.reduce([np.isfinite(y) for y in ys])
+    else:
+        keep &= False
+    rows = np.flatnonzero(keep)
+    rows = rows[downsample_indices(len(rows), max_points)]
+    return Series(x_name, x[rows], list(y_names), [y[rows] for y in ys])
+
+
+def build_series(episodes: pa.Table, updates: pa.Table, window: int,
+                 max_points: int) -> dict[str, Series]:
+    """File name -> series, for every name in :data:`SERIES_FILES`."""
+    ep = column(episodes, "Episode")
+    up = column(updates, "Update")
+    out: dict[str, Series] = {}
+
+    reward = column(episodes, "Cumulative Reward")
+    out["reward.csv"] = _finish(
+        "Episode", ep, ["Cumulative Reward", MA, "Mean Episode Reward"],
+        [reward, trailing_means(reward, window), column(episodes, "Mean Episode Reward")],
+        max_points)
+
+    acc = column(episodes, "Deployment Accuracy")
+    out["accuracy.csv"] = _finish(
+        "Episode", ep, ["Deployment Accuracy", MA], [acc, trailing_means(acc, window)],
+        max_points)
+
+    actor, critic = column(updates, "Actor Loss"), column(updates, "Critic Loss")
+    out["losses.csv"] = _finish(
+        "Update", up, ["Actor Loss", "Critic Loss", f"Actor Loss {MA}", f"Critic Loss {MA}"],
+        [actor, critic, trailing_means(actor, window), trailing_means(critic, window)],
+        max_points)
+
+    ent = column(updates, "Policy Entropy")
+    out["entropy.csv"] = _finish(
+        "Update", up, ["Policy Entropy", MA], [ent, trailing_means(ent, window)], max_points)
+
+    names: list[str] = []
+    values: list[np.ndarray] = []
+    for m in performance_columns(episodes):
+        v = column(episodes, m)
+        names += [m, f"{m} {MA}"]
+        values += [v, trailing_means(v, window)]
+    out["performance.csv"] = _finish("Episode", ep, names, values, max_points)
+    return out
+
+
+def _cell(v: float) -> str:
+    return repr(float(v)) if math.isfinite(v) else ""
+
+
+def to_csv(series: Series) -> str:
+    """CSV text: header, then ``x`` as an integer and y values as shortest round-trip floats."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(series.columns)
+    ys: Sequence[list[float]] = [y.tolist() for y in series.ys]
+    for i, x in enumerate(series.x.tolist()):
+        w.writerow([str(int(x)), *(_cell(y[i]) for y in ys)])
+    return buf.getvalue()
