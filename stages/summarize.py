@@ -7,12 +7,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
-
-try:
-    import rlpipe  # noqa: F401
-except ImportError:  # a checkout without `pip install -e .`: use its src/ folder
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
 from rlpipe.config import load_sections
 from rlpipe.stage_runner import run_stage

@@ -57,3 +57,49 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     with atomic_open(path, "w") as f:
         f.write(text)
+
+
+class StagedWrites:
+    """Several outputs written as temporary siblings, then renamed over their targets together.
+
+    A stage computes everything, writes every file through :meth:`path`/:meth:`write_text`,
+    and calls :meth:`commit` last; on any error :meth:`abort` removes the temporaries, so the
+    previous outputs stay intact.
+    """
+
+    def __init__(self) -> None:
+        self.items: list[tuple[Path, Path]] = []
+
+    def path(self, final: str | os.PathLike) -> Path:
+        final = Path(final)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
+        try:
+            os.fchmod(fd, 0o666 & ~_UMASK)
+        finally:
+            os.close(fd)
+        self.items.append((Path(tmp), final))
+        return Path(tmp)
+
+    def write_text(self, final: str | os.PathLike, text: str) -> None:
+        with open(self.path(final), "w", encoding="utf-8", newline="") as f:
+            f.write(text)
+
+    def commit(self) -> None:
+        for tmp, _ in self.items:
+            fd = os.open(tmp, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        for tmp, final in self.items:
+            os.replace(tmp, final)
+        for folder in {final.parent for _, final in self.items}:
+            _fsync_dir(folder)
+        self.items = []
+
+    def abort(self) -> None:
+        for tmp, _ in self.items:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+        self.items = []

@@ -6,15 +6,9 @@ import json
 import math
 import random
 import statistics
-import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-try:
-    import rlpipe  # noqa: F401
-except ImportError:  # not installed: use the checkout
-    sys.path.insert(0, str(ROOT / "src"))
-
 from rlpipe.summarize.series import downsample_indices  # noqa: E402
 from rlpipe.summarize.stage import summarize  # noqa: E402
 

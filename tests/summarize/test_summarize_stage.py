@@ -11,11 +11,6 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 STAGE = ROOT / "stages" / "summarize.py"
-try:
-    import rlpipe  # noqa: F401
-except ImportError:  # not installed: use the checkout
-    sys.path.insert(0, str(ROOT / "src"))
-
 import pyarrow as pa  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
 

@@ -3,17 +3,11 @@ from __future__ import annotations
 
 import math
 import random
-import sys
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-try:
-    import rlpipe  # noqa: F401
-except ImportError:  # not installed: use the checkout
-    sys.path.insert(0, str(ROOT / "src"))
-
 import pyarrow as pa  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
 

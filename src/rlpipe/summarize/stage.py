@@ -7,12 +7,10 @@ outputs exactly as they were and no partial file behind.
 """
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import os
 import sys
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -21,6 +19,7 @@ import numpy as np
 import pyarrow as pa
 
 from rlpipe.errors import InputFileError
+from rlpipe.io_utils import StagedWrites
 from rlpipe.summarize import tables as T
 from rlpipe.summarize.metrics import column, compute_metrics
 from rlpipe.summarize.series import SERIES_FILES, build_series, to_csv
@@ -51,59 +50,6 @@ class Summary:
     metrics: dict[str, dict[str, Any]]
     outputs: list[Path] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
-
-
-# --------------------------------------------------------------------------- staged writes
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-class _Staging:
-    """Temporary siblings of the output files, renamed over them together on :meth:`commit`."""
-
-    def __init__(self) -> None:
-        self.items: list[tuple[Path, Path]] = []
-
-    def path(self, final: Path) -> Path:
-        final = Path(final)
-        final.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
-        try:
-            os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; outputs get the usual mode
-        finally:
-            os.close(fd)
-        self.items.append((Path(tmp), final))
-        return Path(tmp)
-
-    def write_text(self, final: Path, text: str) -> None:
-        with open(self.path(final), "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-
-    def commit(self) -> None:
-        for tmp, _ in self.items:
-            fd = os.open(tmp, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-        for tmp, final in self.items:
-            os.replace(tmp, final)
-        for folder in {final.parent for _, final in self.items}:
-            with contextlib.suppress(OSError):
-                fd = os.open(folder, os.O_RDONLY)
-                try:
-                    os.fsync(fd)
-                finally:
-                    os.close(fd)
-        self.items = []
-
-    def abort(self) -> None:
-        for tmp, _ in self.items:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-        self.items = []
 
 
 # --------------------------------------------------------------------------- inputs
@@ -234,7 +180,7 @@ def summarize(input_dir: str | os.PathLike, window: int, max_points: int, *,
     series = build_series(episodes, updates, window, max_points)
 
     # ---- write everything to temporary files, then rename together
-    staging = _Staging()
+    staging = StagedWrites()
     outputs: list[Path] = []
     try:
         steps_out = summary_dir / "steps.parquet"
