@@ -197,3 +197,34 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def run(rows: int = 1_000_000, reps: int = 3, startup_runs: int = 7, memory: bool = False) -> dict:
+    """The throughput and start-up measurements of :func:`main`, returned as numbers (for
+    ``bench/run.py``): medians in seconds, ratios, and optionally peak memory in MiB."""
+    out: dict = {"rows": rows, "reps": reps}
+    with tempfile.TemporaryDirectory(prefix="bench_summarize_") as tmp:
+        work = Path(tmp)
+        generate(work / "training_output", rows)
+        out["csv_mib"] = (work / "training_output/steps.csv").stat().st_size / 2**20
+        times: dict[str, list[float]] = {k: [] for k in VARIANTS}
+        for fn in VARIANTS.values():  # warm-up: imports, page cache
+            fn(work)
+        for _ in range(reps):
+            for variant, fn in VARIANTS.items():
+                t0 = time.perf_counter()
+                fn(work)
+                times[variant].append(time.perf_counter() - t0)
+        out["times"] = times
+        out["median"] = {k: statistics.median(v) for k, v in times.items()}
+        out["ratio_bare"] = out["median"]["stage"] / out["median"]["bare"]
+        out["ratio_bare_typed"] = out["median"]["stage"] / out["median"]["bare typed"]
+        if memory:
+            out["memory"] = {v: child_memory(work, v) for v in VARIANTS}
+            out["memory"]["imports only"] = child_memory(work, None)
+        out["startup_stage_s"] = wall([sys.executable, str(ROOT / "stages/summarize.py"), "--help"],
+                                      work, startup_runs)
+        out["startup_pyarrow_s"] = wall([sys.executable, "-c", "import pyarrow.parquet"], work,
+                                        startup_runs)
+        out["startup_extra_s"] = out["startup_stage_s"] - out["startup_pyarrow_s"]
+    return out

@@ -124,3 +124,24 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def run(repeat: int = 3, tsne_compare: bool = False) -> dict:
+    """The whole-stage measurement of :func:`main`, returned as numbers (for ``bench/run.py``):
+    wall and CPU seconds of each stage run, and the stage's own per-figure seconds of the last."""
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        X = make_inputs(root)
+        walls, cpus, figures = [], [], {}
+        for _ in range(repeat):
+            wall, cpu, out = run_stage(root)
+            walls.append(wall)
+            cpus.append(cpu)
+            figures = {}
+            for line in out.splitlines():
+                m = re.match(r"visualize: wrote plots/(\S+) \(([\d.]+) s\)", line)
+                if m:
+                    figures[m.group(1)] = float(m.group(2))
+        if tsne_compare:
+            time_tsne(np.asarray(X, dtype=np.float64))
+    return {"walls": walls, "cpus": cpus, "figures": figures}

@@ -1,13 +1,11 @@
 """Shared fixtures: tiny params, a temporary git + DVC repository for end-to-end tests."""
 from __future__ import annotations
 
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import REPO, write_params
+from tests.helpers import dvc, git, make_dvc_repo, write_params
 
 
 @pytest.fixture
@@ -23,23 +21,21 @@ def tiny_params(tmp_path: Path):
 
 @pytest.fixture
 def dvc_repo(tmp_path: Path) -> Path:
-    """A fresh git + DVC repository holding this project's pipeline files and tiny params."""
-    repo = tmp_path / "repo"
-    repo.mkdir()
-    for name in ("dvc.yaml", ".gitignore", ".dvcignore"):
-        if (REPO / name).exists():
-            shutil.copy(REPO / name, repo / name)
-    shutil.copytree(REPO / "stages", repo / "stages", ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copytree(REPO / "src", repo / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
-    if (REPO / "dvc_plots_template").exists():
-        shutil.copytree(REPO / "dvc_plots_template", repo / "dvc_plots_template")
-    write_params(repo / "params.yaml")
-    git = lambda *a: subprocess.run(["git", *a], cwd=repo, check=True, capture_output=True)
-    git("init", "-q")
-    git("config", "user.email", "test@rlpipe.local")
-    git("config", "user.name", "rlpipe tests")
-    subprocess.run(["dvc", "init", "-q"], cwd=repo, check=True, capture_output=True)
-    subprocess.run(["dvc", "config", "core.analytics", "false"], cwd=repo, check=True, capture_output=True)
-    git("add", "-A")
-    git("commit", "-qm", "init")
+    """A fresh git + DVC repository holding this project's pipeline files and tiny params
+    (the project's params.yaml with TINY_PARAMS on top) and the project's .dvc/config."""
+    return make_dvc_repo(tmp_path / "repo")
+
+
+@pytest.fixture(scope="session")
+def dvc_trained_repo(tmp_path_factory) -> Path:
+    """A git + DVC repository after one tiny `dvc repro`, everything committed ("run 1").
+
+    Shared by the whole session: never change it. Tests that change files work on a copy
+    (`tests.helpers.copy_repo`).
+    """
+    repo = make_dvc_repo(tmp_path_factory.mktemp("dvc_trained") / "repo")
+    out = dvc(repo, "repro", timeout=600)
+    (repo.parent / "repro_run1.log").write_text(out.stdout + out.stderr)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "run 1")
     return repo

@@ -1,7 +1,9 @@
 """Test helpers: tiny params, running stage scripts."""
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -52,3 +54,151 @@ def run_stage(stage: str, cwd: Path, *args: str, timeout: float = 300, check: bo
     if check and proc.returncode != 0:
         raise AssertionError(f"{stage} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
     return proc
+
+
+# --- end-to-end DVC helpers (tests/dvc) ---------------------------------------------------------
+
+def project_params(overrides: dict | None = None) -> dict:
+    """This project's params.yaml with TINY_PARAMS (then ``overrides``) on top.
+
+    The stages' ``params:`` name keys that must exist in params.yaml (e.g. ``experiment.directory``
+    for summarize/visualize), so a DVC repository needs the full file, not only TINY_PARAMS.
+    """
+    base = yaml.safe_load((REPO / "params.yaml").read_text())
+    return deep_update(deep_update(base, TINY_PARAMS), overrides or {})
+
+
+def dvc_env(extra: dict | None = None) -> dict:
+    """Environment for dvc: this interpreter's bin/ first on PATH (stages run `python ...`)."""
+    env = {**os.environ, "DVC_NO_ANALYTICS": "1", "PYTHONUNBUFFERED": "1"}
+    env["PATH"] = os.pathsep.join([str(Path(PYTHON).parent), env.get("PATH", "")])
+    env.update(extra or {})
+    return env
+
+
+def run_cmd(args: list[str], cwd: Path, *, check: bool = True, timeout: float = 300,
+            env: dict | None = None, output_file: Path | None = None) -> subprocess.CompletedProcess:
+    """Run a command; on an unexpected exit status raise with its whole output.
+
+    ``output_file``: send stdout+stderr to this file instead of pipes (then returned as stdout).
+    Needed for commands that leave background processes behind (`dvc queue start`): they inherit
+    the pipes, and reading a pipe to its end would wait for them.
+    """
+    if output_file is None:
+        proc = subprocess.run(args, cwd=cwd, capture_output=True, text=True, timeout=timeout,
+                              env=dvc_env(env))
+    else:
+        with open(output_file, "w") as f:
+            proc = subprocess.run(args, cwd=cwd, stdout=f, stderr=subprocess.STDOUT,
+                                  stdin=subprocess.DEVNULL, text=True, timeout=timeout,
+                                  env=dvc_env(env))
+        proc.stdout, proc.stderr = Path(output_file).read_text(), ""
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{' '.join(map(str, args))} failed ({proc.returncode}) in {cwd}:\n"
+                             f"--- stdout\n{proc.stdout}\n--- stderr\n{proc.stderr}")
+    return proc
+
+
+def dvc(repo: Path, *args: str, env: dict | None = None, **kw) -> subprocess.CompletedProcess:
+    """``dvc <args>`` in ``repo`` (the real CLI of this environment).
+
+    The stages run with PYTHONPATH=src (relative: the folder dvc runs them in), so they import
+    the temporary repository's copy of rlpipe, which is what dvc hashes as their deps, and not
+    the editable install of this checkout, which may be edited while the tests run (the training
+    fingerprint covers the training code: an edit in between would turn a resume into a restart).
+    Queued experiments run in their own copy of the repository and so use that copy's code.
+    """
+    exe = Path(PYTHON).parent / "dvc"
+    pythonpath = os.pathsep.join(p for p in ("src", os.environ.get("PYTHONPATH")) if p)
+    return run_cmd([str(exe) if exe.exists() else "dvc", *args], repo,
+                   env={"PYTHONPATH": pythonpath, **(env or {})}, **kw)
+
+
+def git(repo: Path, *args: str, **kw) -> subprocess.CompletedProcess:
+    return run_cmd(["git", *args], repo, **kw)
+
+
+def make_dvc_repo(repo: Path, overrides: dict | None = None) -> Path:
+    """A fresh git + DVC repository at ``repo`` with this project's pipeline files, its DVC config
+    (default remote, plots HTML template) and tiny params; one commit."""
+    repo = Path(repo)
+    repo.mkdir(parents=True)
+    for name in ("dvc.yaml", ".gitignore", ".dvcignore"):
+        if (REPO / name).exists():
+            shutil.copy(REPO / name, repo / name)
+    shutil.copytree(REPO / "stages", repo / "stages", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(REPO / "src", repo / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    if (REPO / "dvc_plots_template").exists():
+        shutil.copytree(REPO / "dvc_plots_template", repo / "dvc_plots_template")
+    (repo / "params.yaml").write_text(yaml.safe_dump(project_params(overrides), sort_keys=False))
+    git(repo, "init", "-q")
+    git(repo, "config", "user.email", "test@rlpipe.local")
+    git(repo, "config", "user.name", "rlpipe tests")
+    dvc(repo, "init", "-q")
+    if (REPO / ".dvc" / "config").is_file():  # the project's remotes and plots settings
+        shutil.copy(REPO / ".dvc" / "config", repo / ".dvc" / "config")
+    dvc(repo, "config", "core.analytics", "false")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "init")
+    return repo
+
+
+def copy_repo(src: Path, dst: Path) -> Path:
+    """Copy a git + DVC repository (workspace, .git, .dvc/cache); DVC's .dvc/tmp is left out."""
+
+    def ignore(folder: str, names: list[str]) -> list[str]:
+        return ["tmp"] if Path(folder).name == ".dvc" and "tmp" in names else []
+
+    shutil.copytree(src, dst, symlinks=True, ignore=ignore)
+    return Path(dst)
+
+
+def edit_params(repo: Path, overrides: dict) -> dict:
+    """Merge ``overrides`` into ``repo/params.yaml``; returns the new params."""
+    path = Path(repo) / "params.yaml"
+    params = deep_update(yaml.safe_load(path.read_text()), overrides)
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
+    return params
+
+
+STAGE_RAN = re.compile(r"^Running stage '([^']+)'", re.M)
+STAGE_SKIPPED = re.compile(r"^Stage '([^']+)' didn't change, skipping", re.M)
+
+
+def stages_ran(output: str) -> list[str]:
+    """Stage names from dvc's "Running stage 'x':" lines, in order."""
+    return STAGE_RAN.findall(output)
+
+
+def stages_skipped(output: str) -> list[str]:
+    """Stage names from dvc's "Stage 'x' didn't change, skipping" lines, in order."""
+    return STAGE_SKIPPED.findall(output)
+
+
+def tree_hashes(folder: Path) -> dict[str, str]:
+    """{relative path: md5} of every file under ``folder``."""
+    import hashlib
+
+    folder = Path(folder)
+    return {p.relative_to(folder).as_posix(): hashlib.md5(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def exp_rows(repo: Path) -> dict[str, dict]:
+    """`dvc exp show --json` as {name or rev: {"rev", "params", "metrics"}}."""
+    out = dvc(repo, "exp", "show", "--json").stdout
+    rows: dict[str, dict] = {}
+
+    def add(entry: dict) -> None:
+        data = entry.get("data") or {}
+        params = ((data.get("params") or {}).get("params.yaml") or {}).get("data") or {}
+        metrics = ((data.get("metrics") or {}).get("metrics.json") or {}).get("data") or {}
+        rows[entry.get("name") or entry["rev"]] = {"rev": entry["rev"], "params": params,
+                                                   "metrics": metrics}
+
+    for base in json.loads(out):
+        add(base)
+        for exp in base.get("experiments") or []:
+            for rev in exp.get("revs") or []:
+                add(rev)
+    return rows

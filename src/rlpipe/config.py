@@ -294,7 +294,7 @@ class CaptureConfig:
     episodes: tuple[int, ...] = _field((), positive)
     every: int = _field(0, non_negative)
     last: int = _field(1, non_negative)
-    probe_graphs: int = _field(1, in_range(1, 64))
+    probe_graphs: int = _field(8, in_range(1, 64))
     probe_seed: int = _field(12345, non_negative)
 
 

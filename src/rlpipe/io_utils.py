@@ -34,10 +34,20 @@ def atomic_open(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
             os.fsync(f.fileno())
         os.replace(tmp, path)
         _fsync_dir(path.parent)
-    except BaseException:
+    except BaseException as e:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        named = with_filename(e, path) if isinstance(e, OSError) else e
+        if named is not e:
+            raise named from e
         raise
+
+
+def with_filename(e: OSError, path: str | os.PathLike) -> OSError:
+    """``e`` naming ``path`` when it names no file (a failed write or fsync: "No space left")."""
+    if e.filename is not None or e.errno is None:
+        return e
+    return OSError(e.errno, e.strerror or os.strerror(e.errno), str(path))
 
 
 def _fsync_dir(folder: Path) -> None:

@@ -12,6 +12,24 @@ LOGGER_NAME = "rlpipe"
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
+class _LogFile(logging.FileHandler):
+    """The log file: a failed write (a full disk) is reported once, in one line, not as the
+    traceback that ``logging`` prints for every record."""
+
+    failed = False
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        if not self.failed:
+            self.failed = True
+            sys.stderr.write(f"warning: cannot write {self.baseFilename}: {sys.exc_info()[1]}\n")
+
+    def close(self) -> None:
+        try:
+            super().close()
+        except OSError:
+            self.handleError(None)  # type: ignore[arg-type]
+
+
 class TextLogHook(Hook):
     """Appends events (start, resume, checkpoint, new best, warnings, stop, finish) via ``logging``."""
 
@@ -25,7 +43,7 @@ class TextLogHook(Hook):
 
     def on_train_start(self, run: RunInfo) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fh = logging.FileHandler(self.path, mode="a", encoding="utf-8")
+        fh = _LogFile(self.path, mode="a", encoding="utf-8")
         fh.setFormatter(logging.Formatter(FORMAT))
         self.handlers.append(fh)
         if self.console:

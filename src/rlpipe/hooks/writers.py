@@ -6,12 +6,13 @@ TensorBoard always hold the same numbers.
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
-from rlpipe.io_utils import atomic_write_text
+from rlpipe.io_utils import atomic_write_text, with_filename
 
 
 def format_cell(value: Any) -> str:
@@ -98,11 +99,25 @@ class CSVLog:
         new = [k for k in values if k not in self.columns]
         if new:
             self._widen(new)
-        self._f.write(",".join(format_cell(values.get(c)) for c in self.columns) + "\n")
+        with self._naming():
+            self._f.write(",".join(format_cell(values.get(c)) for c in self.columns) + "\n")
 
     def write_rows(self, rows: Iterable[Sequence[Any]]) -> None:
         """Fast path: rows already in column order."""
-        self._f.write("".join(",".join(format_cell(v) for v in r) + "\n" for r in rows))
+        text = "".join(",".join(format_cell(v) for v in r) + "\n" for r in rows)
+        with self._naming():
+            self._f.write(text)
+
+    @contextlib.contextmanager
+    def _naming(self) -> Iterator[None]:
+        """An append that fails (a full disk) raises an OSError naming this file."""
+        try:
+            yield
+        except OSError as e:
+            named = with_filename(e, self.path)
+            if named is e:
+                raise
+            raise named from e
 
     def _widen(self, new_columns: list[str]) -> None:
         self._f.close()
@@ -113,14 +128,18 @@ class CSVLog:
         self._f = open(self.path, "a", newline="")
 
     def flush(self, fsync: bool = False) -> None:
-        self._f.flush()
-        if fsync:
-            os.fsync(self._f.fileno())
+        with self._naming():
+            self._f.flush()
+            if fsync:
+                os.fsync(self._f.fileno())
 
     def close(self) -> None:
         if not self._f.closed:
-            self._f.flush()
-            self._f.close()
+            with self._naming():
+                try:
+                    self._f.flush()
+                finally:
+                    self._f.close()   # the descriptor is released even when the flush failed
 
 
 class TensorBoardLog:

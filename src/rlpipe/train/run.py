@@ -1,8 +1,11 @@
 """Assemble and run a training run: environments, agent, hooks, resume, signals, run.json."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
+import shutil
 import signal
 import sys
 import time
@@ -40,6 +43,9 @@ def make_env(cfg: EnvConfig) -> gym.Env:
             env = gym.make(cfg.id, disable_env_checker=True, **kw)
     except gym.error.Error as e:
         raise ConfigError(f"env.id: cannot make environment {cfg.id!r}: {e}") from None
+    except Exception as e:  # noqa: BLE001 - e.g. 'module:Env-v0' whose module is missing
+        raise ConfigError(f"env.id: cannot make environment {cfg.id!r}: "
+                          f"{type(e).__name__}: {e}") from None
     if not isinstance(env.action_space, gym.spaces.Discrete):
         raise ConfigError(f"env.id: {cfg.id!r} has action space {env.action_space}; "
                           "rlpipe trains Discrete action spaces only")
@@ -53,10 +59,11 @@ def make_env(cfg: EnvConfig) -> gym.Env:
 
 def build_components(params: Params):
     """Environments, agent and algorithm for ``params`` (no files touched)."""
+    envs = [make_env(params.env) for _ in range(params.train.num_envs)]
+    # imported after the envs: a bad env.id fails without the seconds torch_geometric takes
     from rlpipe.agents.algorithms import build_algorithm
     from rlpipe.agents.policy import build_agent
 
-    envs = [make_env(params.env) for _ in range(params.train.num_envs)]
     agent = build_agent(envs[0].observation_space, envs[0].action_space, params.agent)
     return envs, agent, build_algorithm(agent, params.train)
 
@@ -85,6 +92,37 @@ def _run_json(path: Path) -> dict:
         return {}
 
 
+def _check_folder(key: str, root: Path, rel: str) -> None:
+    """A folder setting whose path (or a parent) is an existing file fails before anything is written."""
+    p = root
+    for part in Path(rel).parts:
+        p = p / part
+        if p.exists() and not p.is_dir():
+            raise ConfigError(f"{key}: must name a folder, but {p.relative_to(root).as_posix()} "
+                              f"is a file, got {rel!r}")
+
+
+_PARTIAL_CHECKPOINT_DIR = re.compile(r"^\.ckpt_ep\d{6,}\.\w{8}$")  # save_checkpoint's mkdtemp
+
+
+def _remove_leftovers(ckpt_dir: Path, out_dir: Path) -> int:
+    """Delete the temporary files of atomic writes that a kill cut short (``.<name>.<random>.tmp``)
+    so that they never become part of the DVC outputs; returns how many were removed."""
+    removed = 0
+    for folder in (ckpt_dir, out_dir, out_dir / "captures"):
+        if not folder.is_dir():
+            continue
+        for p in folder.iterdir():
+            if p.name.startswith(".") and p.name.endswith(".tmp") and p.is_file():
+                p.unlink()
+            elif folder == ckpt_dir and _PARTIAL_CHECKPOINT_DIR.match(p.name) and p.is_dir():
+                shutil.rmtree(p)
+            else:
+                continue
+            removed += 1
+    return removed
+
+
 def train(params: Params, root: Path = Path("."), extra_hooks=(), console: bool = True) -> int:
     """Train per ``params`` in ``root``; resume from the newest valid checkpoint. Returns an exit code."""
     root = Path(root)
@@ -92,6 +130,8 @@ def train(params: Params, root: Path = Path("."), extra_hooks=(), console: bool 
     target = params.train.episodes
     ckpt_dir = root / params.checkpoint.directory
     out_dir = root / params.experiment.directory
+    _check_folder("experiment.directory", root, params.experiment.directory)
+    _check_folder("checkpoint.directory", root, params.checkpoint.directory)
 
     plan = ckpt.find_resumable(ckpt_dir, fp)
     restart_reason = None
@@ -102,6 +142,7 @@ def train(params: Params, root: Path = Path("."), extra_hooks=(), console: bool 
             raise CheckpointError(msg + "; set train.on_mismatch: restart to start afresh, "
                                   "or restore the params of that run")
         restart_reason = msg
+    removed = _remove_leftovers(ckpt_dir, out_dir)
     if plan.state is not None and plan.state["episode"] >= target:
         print(f"train: checkpoint {plan.path} is at episode {plan.state['episode']} >= "
               f"train.episodes ({target}); nothing to do", file=sys.stderr)
@@ -145,7 +186,8 @@ def train(params: Params, root: Path = Path("."), extra_hooks=(), console: bool 
         has_oracle=bool(getattr(unwrapped, "has_oracle", False)),
         agent_kind=agent.kind,
         env_factory=lambda: make_env(params.env),
-        notes=tuple(f"skipped checkpoint: {m}" for m in plan.skipped),
+        notes=tuple(f"skipped checkpoint: {m}" for m in plan.skipped) + ((
+            f"removed {removed} temporary files left by an interrupted run",) if removed else ()),
     )
     previous = _run_json(out_dir / "run.json") if plan.state is not None else {}
     started = time.monotonic()
@@ -158,25 +200,25 @@ def train(params: Params, root: Path = Path("."), extra_hooks=(), console: bool 
         elif result["stop_reason"]:
             status = f"interrupted ({result['stop_reason']})"
             code = EXIT_SIGTERM if result["stop_reason"] == "SIGTERM" else EXIT_SIGINT
+        atomic_write_text(out_dir / "run.json", json.dumps({
+            "status": status, "episodes": trainer.episode, "global_step": trainer.global_step,
+            "updates": trainer.update_count,
+            "wall_seconds": float(previous.get("wall_seconds", 0.0)) + time.monotonic() - started,
+            "resumed_count": trainer.resumed_count, "params_digest": run.params_digest,
+            "fingerprint": fp,
+        }, indent=2))
+        hooks.close()  # the last flushes can fail too (a full disk): a write error like any other
     except EnvironmentFailure as e:
         hooks.on_warning(f"{e}; the last checkpoint is kept")
-        hooks.close()
         raise RlpipeError(str(e)) from None
     except OSError as e:
         hooks.on_warning(f"write failed: {e}; the previous checkpoint stays valid")
-        hooks.close()
         raise RlpipeError(f"write failed: {e}") from None
     finally:
-        hooks.close()
-        for env in envs:
-            env.close()
-    atomic_write_text(out_dir / "run.json", json.dumps({
-        "status": status, "episodes": trainer.episode, "global_step": trainer.global_step,
-        "updates": trainer.update_count,
-        "wall_seconds": float(previous.get("wall_seconds", 0.0)) + time.monotonic() - started,
-        "resumed_count": trainer.resumed_count, "params_digest": run.params_digest,
-        "fingerprint": fp,
-    }, indent=2))
+        # after an error, closing must not replace its message (a full disk fails every flush)
+        for h in [*hooks.hooks, *envs]:
+            with contextlib.suppress(Exception):
+                h.close()
     if code == EXIT_NAN:
         print("train: stopped because a loss became NaN/inf (train.on_nan: stop); "
               "the last good state is checkpointed", file=sys.stderr)

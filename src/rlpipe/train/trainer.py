@@ -168,8 +168,13 @@ class Trainer:
         envs = self.envs[:n_envs]
         buffers = [_EpisodeBuffer.empty() for _ in envs]
         obs, infos = [], []
-        for env in envs:
-            o, info = env.reset()
+        for i, env in enumerate(envs):
+            try:
+                o, info = env.reset()
+            except Exception as e:  # noqa: BLE001 - reported with its episode number
+                raise EnvironmentFailure(
+                    f"environment {i} raised at episode {self.episode + i + 1}, on reset: "
+                    f"{type(e).__name__}: {e}") from e
             obs.append(o)
             infos.append(info)
         masking = self.use_masks and "action_mask" in infos[0]
