@@ -4,22 +4,10 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from rlpipe.contracts import EPISODE_COLUMNS, STEP_COLUMNS, UPDATE_COLUMNS
 from rlpipe.hooks.base import EpisodeRecord, Hook, RunInfo, UpdateRecord
 from rlpipe.hooks.writers import CSVLog, Recorder, TensorBoardLog, TensorBoardStream
 
-EPISODE_COLUMNS = (
-    "Episode", "Immediate Reward", "Cumulative Reward", "Actor Loss", "Critic Loss",
-    "Policy Entropy", "Episode Length", "Mean Episode Reward", "Deployment Accuracy",
-)
-UPDATE_COLUMNS = (
-    "Update", "Global Step", "Episode", "Actor Loss", "Critic Loss", "Policy Entropy", "Approx KL",
-    "Clip Fraction", "Explained Variance", "Learning Rate", "Actor Grad Norm", "Critic Grad Norm",
-    "Skipped",
-)
-STEP_COLUMNS = (
-    "Episode", "Step", "Global Step", "Action", "Reward", "Value", "Log Prob", "Entropy",
-    "Oracle Action", "Feasible",
-)
 # update statistic key (algorithms.py) -> updates.csv column
 UPDATE_STATS = {
     "actor_loss": "Actor Loss", "critic_loss": "Critic Loss", "entropy": "Policy Entropy",

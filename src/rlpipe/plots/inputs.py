@@ -16,24 +16,11 @@ from typing import Any
 
 import numpy as np
 
+from rlpipe.contracts import EPISODE_COLUMNS, STEP_COLUMNS, UPDATE_COLUMNS
 from rlpipe.errors import InputFileError
 
 SUMMARY_DIR = Path("data/summary")
 
-# Fixed leading columns of each file (docs/FILES.md); more may follow.
-EPISODE_COLUMNS = (
-    "Episode", "Immediate Reward", "Cumulative Reward", "Actor Loss", "Critic Loss",
-    "Policy Entropy", "Episode Length", "Mean Episode Reward", "Deployment Accuracy",
-)
-UPDATE_COLUMNS = (
-    "Update", "Global Step", "Episode", "Actor Loss", "Critic Loss", "Policy Entropy",
-    "Approx KL", "Clip Fraction", "Explained Variance", "Learning Rate", "Actor Grad Norm",
-    "Critic Grad Norm", "Skipped",
-)
-STEP_COLUMNS = (
-    "Episode", "Step", "Global Step", "Action", "Reward", "Value", "Log Prob", "Entropy",
-    "Oracle Action", "Feasible",
-)
 SUMMARY_FILES = {
     "episodes": ("episodes.parquet", EPISODE_COLUMNS),
     "updates": ("updates.parquet", UPDATE_COLUMNS),

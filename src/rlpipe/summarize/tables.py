@@ -38,22 +38,12 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from rlpipe.contracts import EPISODE_COLUMNS as EPISODES_BASE
+from rlpipe.contracts import STEP_COLUMNS as STEPS_BASE
+from rlpipe.contracts import UPDATE_COLUMNS as UPDATES_BASE
 from rlpipe.errors import InputFileError
 
 # --------------------------------------------------------------------------- column contract
-EPISODES_BASE = (
-    "Episode", "Immediate Reward", "Cumulative Reward", "Actor Loss", "Critic Loss",
-    "Policy Entropy", "Episode Length", "Mean Episode Reward", "Deployment Accuracy",
-)
-UPDATES_BASE = (
-    "Update", "Global Step", "Episode", "Actor Loss", "Critic Loss", "Policy Entropy",
-    "Approx KL", "Clip Fraction", "Explained Variance", "Learning Rate", "Actor Grad Norm",
-    "Critic Grad Norm", "Skipped",
-)
-STEPS_BASE = (
-    "Episode", "Step", "Global Step", "Action", "Reward", "Value", "Log Prob", "Entropy",
-    "Oracle Action", "Feasible",
-)
 BASE_COLUMNS = {"episodes": EPISODES_BASE, "updates": UPDATES_BASE, "steps": STEPS_BASE}
 
 INT_COLUMNS = frozenset({
