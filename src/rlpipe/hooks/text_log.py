@@ -23,12 +23,6 @@ class _LogFile(logging.FileHandler):
             self.failed = True
             sys.stderr.write(f"warning: cannot write {self.baseFilename}: {sys.exc_info()[1]}\n")
 
-    def close(self) -> None:
-        try:
-            super().close()
-        except OSError:
-            self.handleError(None)  # type: ignore[arg-type]
-
 
 class TextLogHook(Hook):
     """Appends events (start, resume, checkpoint, new best, warnings, stop, finish) via ``logging``."""

@@ -136,10 +136,8 @@ class CSVLog:
     def close(self) -> None:
         if not self._f.closed:
             with self._naming():
-                try:
-                    self._f.flush()
-                finally:
-                    self._f.close()   # the descriptor is released even when the flush failed
+                self._f.flush()
+                self._f.close()
 
 
 class TensorBoardLog:
