@@ -6,7 +6,7 @@ from pathlib import Path
 
 from rlpipe.contracts import EPISODE_COLUMNS, STEP_COLUMNS, UPDATE_COLUMNS
 from rlpipe.hooks.base import EpisodeRecord, Hook, RunInfo, UpdateRecord
-from rlpipe.hooks.writers import CSVLog, Recorder, TensorBoardLog, TensorBoardStream
+from rlpipe.hooks.writers import CSVLog, Recorder, ScalarStream, TensorBoardLog, WandbLog
 
 # update statistic key (algorithms.py) -> updates.csv column
 UPDATE_STATS = {
@@ -41,11 +41,14 @@ def resolve_write_interval(setting: int | str, episodes: int) -> int:
 class MetricsHook(Hook):
     """Writes the CSV logs and TensorBoard scalars (contract: docs/FILES.md)."""
 
-    def __init__(self, directory: Path, write_interval: int | str, step_log_interval: int):
+    def __init__(self, directory: Path, write_interval: int | str, step_log_interval: int,
+                 wandb_project: str | None = None):
         self.directory = Path(directory)
         self.write_interval_setting = write_interval
         self.step_interval = step_log_interval
+        self.wandb_project = wandb_project
         self.tb: TensorBoardLog | None = None
+        self.wandb: WandbLog | None = None
         self.notes: list[str] = []
 
     def on_train_start(self, run: RunInfo) -> None:
@@ -67,15 +70,20 @@ class MetricsHook(Hook):
         for note in self.notes:
             logging.getLogger("rlpipe").info("resume: %s", note)
         interval = resolve_write_interval(self.write_interval_setting, run.target_episodes)
-        ep_stream = up_stream = None
+        sinks = []
         if interval > 0:
             self.tb = TensorBoardLog(self.directory / "tensorboard", purge_step=keep + 1 if keep else None)
-            ep_stream = TensorBoardStream(self.tb, EPISODE_TAGS, "Performance", interval, keep,
-                                          skip=("Episode", "Actor Loss", "Critic Loss", "Policy Entropy"))
-            up_stream = TensorBoardStream(self.tb, UPDATE_TAGS, "Custom", interval, keep,
-                                          skip=("Update", "Global Step", "Episode", "Skipped"))
-        self.episode_rec = Recorder(self.episodes, ep_stream)
-        self.update_rec = Recorder(self.updates, up_stream)
+            sinks.append(self.tb)
+            if self.wandb_project:
+                self.wandb = WandbLog(self.directory / "wandb", self.wandb_project,
+                                      run.params.to_dict(), f"rlpipe-{run.fingerprint}-from-{keep}")
+                sinks.append(self.wandb)
+        ep_skip = ("Episode", "Actor Loss", "Critic Loss", "Policy Entropy")
+        up_skip = ("Update", "Global Step", "Episode", "Skipped")
+        self.episode_rec = Recorder(self.episodes, [
+            ScalarStream(sink, EPISODE_TAGS, "Performance", interval, keep, skip=ep_skip) for sink in sinks])
+        self.update_rec = Recorder(self.updates, [
+            ScalarStream(sink, UPDATE_TAGS, "Custom", interval, keep, skip=up_skip) for sink in sinks])
         self.has_oracle = run.has_oracle
 
     def on_episode_end(self, ep: EpisodeRecord) -> None:
@@ -145,3 +153,6 @@ class MetricsHook(Hook):
             self.tb.flush()
             self.tb.close()
             self.tb = None
+        if self.wandb is not None:
+            self.wandb, run = None, self.wandb
+            run.close()

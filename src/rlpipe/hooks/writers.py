@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
+from rlpipe.config import ConfigError
 from rlpipe.io_utils import atomic_write_text, with_filename
 
 
@@ -167,12 +168,42 @@ class TensorBoardLog:
         self.writer.close()
 
 
-class Recorder:
-    """Record values, then dump them to every writer of the stream at a step."""
+class WandbLog:
+    """An offline Weights & Biases run mirroring the TensorBoard scalars (``experiment.wandb``).
 
-    def __init__(self, csv: CSVLog, tensorboard: "TensorBoardStream | None" = None):
+    Offline only: nothing leaves the machine; ``wandb sync <dir>`` uploads it later if wanted.
+    """
+
+    def __init__(self, directory: Path, project: str, config: dict, name: str):
+        try:
+            import wandb
+        except ImportError:
+            raise ConfigError("experiment.wandb: true needs the wandb package "
+                              "(pip install 'rlpipe[wandb]'), or set it to false") from None
+        Path(directory).mkdir(parents=True, exist_ok=True)
+        self.run = wandb.init(project=project, dir=str(directory), mode="offline", config=config,
+                              name=name, reinit="create_new")
+
+    def scalars(self, values: Mapping[str, float], step: int) -> None:
+        clean = {k: float(v) for k, v in values.items()
+                 if v is not None and math.isfinite(float(v))}
+        if clean:
+            self.run.log(clean, step=step)
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        self.run.finish()
+
+
+class Recorder:
+    """Record values, then dump them to every writer of the stream at a step: the CSV file and
+    the scalar streams (TensorBoard, the optional W&B mirror)."""
+
+    def __init__(self, csv: CSVLog, streams: Sequence["ScalarStream"] = ()):
         self.csv = csv
-        self.tensorboard = tensorboard
+        self.streams = list(streams)
         self.values: dict[str, Any] = {}
 
     def record(self, key: str, value: Any) -> None:
@@ -180,20 +211,20 @@ class Recorder:
 
     def dump(self, step: int) -> None:
         self.csv.write(self.values)
-        if self.tensorboard is not None:
-            self.tensorboard.write(self.values, step)
+        for stream in self.streams:
+            stream.write(self.values, step)
         self.values = {}
 
 
-class TensorBoardStream:
-    """Maps CSV column names to TensorBoard tags and samples every ``interval`` episodes.
+class ScalarStream:
+    """Maps CSV column names to scalar tags and samples every ``interval`` episodes.
 
     A value is written when its step crosses a multiple of ``interval`` since the stream's
     previous step, so episode scalars land on multiples of the interval and update scalars on
     the first update at or after each multiple.
     """
 
-    def __init__(self, log: TensorBoardLog, tags: Mapping[str, str], default_prefix: str,
+    def __init__(self, log: "TensorBoardLog | WandbLog", tags: Mapping[str, str], default_prefix: str,
                  interval: int, start_step: int, skip: Sequence[str] = ()):
         self.log = log
         self.tags = dict(tags)

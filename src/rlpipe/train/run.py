@@ -166,7 +166,8 @@ def train(params: Params, root: Path = Path("."), extra_hooks=(), console: bool 
     log = TextLogHook(out_dir / "agent_training.log", console=console)
     hooks.hooks = [
         log,
-        MetricsHook(out_dir, params.experiment.write_interval, params.experiment.step_log_interval),
+        MetricsHook(out_dir, params.experiment.write_interval, params.experiment.step_log_interval,
+                    params.experiment.wandb_project if params.experiment.wandb else None),
         CaptureHook(out_dir / "captures", params.capture.episodes, params.capture.every,
                     params.capture.last, params.capture.probe_graphs, params.capture.probe_seed, agent),
         CheckpointHook(ckpt_dir, params.checkpoint.interval, params.checkpoint.keep_last,
