@@ -11,6 +11,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
+
+# Run the library of the commit this script belongs to (DVC queues run copies of the repo in
+# .dvc/tmp/exps/), not whichever copy happens to be installed.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from rlpipe.stage_runner import run_stage
 

@@ -227,3 +227,13 @@ def test_wandb_without_package_is_a_named_params_error(tmp_path, monkeypatch):
     p = deep_update(TINY_PARAMS, {"train": {"episodes": 4}, "experiment": {"wandb": True}})
     with pytest.raises(ConfigError, match="experiment.wandb"):
         train(Params.from_dict(p), tmp_path, console=False)
+
+
+def test_fresh_start_replaces_tensorboard_history(tmp_path):
+    p = deep_update(TINY_PARAMS, {"train": {"episodes": 8}})
+    assert train(Params.from_dict(p), tmp_path, console=False) == 0
+    p2 = deep_update(p, {"train": {"actor_lr": 0.02, "episodes": 4}})  # other params: fresh run
+    assert train(Params.from_dict(p2), tmp_path, console=False) == 0
+    acc = EventAccumulator(str(tmp_path / "training_output" / "tensorboard"))
+    acc.Reload()
+    assert [e.step for e in acc.Scalars("Reward / Total reward")] == [1, 2, 3, 4]

@@ -71,6 +71,9 @@ class MetricsHook(Hook):
             logging.getLogger("rlpipe").info("resume: %s", note)
         interval = resolve_write_interval(self.write_interval_setting, run.target_episodes)
         sinks = []
+        if keep == 0:  # a fresh run: the previous run's event files would show its episodes too
+            for old in (self.directory / "tensorboard").glob("events.out.tfevents.*"):
+                old.unlink()
         if interval > 0:
             self.tb = TensorBoardLog(self.directory / "tensorboard", purge_step=keep + 1 if keep else None)
             sinks.append(self.tb)
