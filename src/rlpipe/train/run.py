@@ -150,6 +150,9 @@ def train(params: Params, root: Path = Path("."), extra_hooks=(), console: bool 
 
     if params.train.torch_threads:
         torch.set_num_threads(params.train.torch_threads)
+    # Trained GAT updates produce subnormal floats that this class of CPU handles ~1.6x slower
+    # (bench/ measured 3.3 s vs 2.1 s per update); flushing them to zero costs no accuracy.
+    torch.set_flush_denormal(True)
     torch.manual_seed(params.train.seed)  # network initialisation is part of the seeded run
     envs, agent, algorithm = build_components(params)
     hooks = HookList()
