@@ -46,6 +46,9 @@ class CSVLog:
         self.columns = list(columns)
         self.dropped_rows = 0
         self.missing_rows = False
+        if keep_through > 0 and self._truncate_tail(keep_through):
+            self._f = open(self.path, "a", newline="")
+            return
         existing_header, rows = self._read_existing(keep_through) if keep_through > 0 else (None, [])
         if existing_header:
             for c in existing_header:
@@ -55,6 +58,49 @@ class CSVLog:
             rows = [[r[i] if i is not None else "" for i in order] for r in rows]
         self._rewrite(rows)
         self._f = open(self.path, "a", newline="")
+
+    TAIL_WINDOW = 1 << 16  # bytes read from the end first; doubled until the cut is found
+
+    def _truncate_tail(self, keep_through: int) -> bool:
+        """Resume fast path: cut the file right after its last row keyed <= ``keep_through``.
+
+        Rows are appended in key order, so only the tail is read: the cost grows with the rows
+        dropped, not with the file (a million-step steps.csv resumes in milliseconds). A torn
+        last line goes with the cut. Returns False (the caller rewrites the file instead) when
+        the header does not start with this log's columns.
+        """
+        if not self.path.is_file():
+            return False
+        with open(self.path, "rb+") as f:
+            header_line = f.readline()
+            if not header_line.endswith(b"\n"):
+                return False
+            header = header_line[:-1].decode("utf-8", "replace").split(",")
+            if header[:len(self.columns)] != self.columns or self.key_column not in header:
+                return False
+            key, width, data_start = header.index(self.key_column), len(header), len(header_line)
+            size = f.seek(0, os.SEEK_END)
+            n = self.TAIL_WINDOW
+            while True:
+                start = max(data_start, size - n)
+                f.seek(start)
+                window = f.read(size - start)
+                if start > data_start:  # skip the partial line the window starts in
+                    nl = window.find(b"\n")
+                    window, start = (window[nl + 1:], start + nl + 1) if nl >= 0 else (b"", size)
+                cut, last_key, dropped = _cut_after(window, start, key, width, keep_through)
+                if cut is not None or size - n <= data_start:
+                    break
+                n *= 2
+            if cut is None:
+                cut = data_start
+            f.truncate(cut)
+            f.flush()
+            os.fsync(f.fileno())
+        self.columns = header
+        self.dropped_rows = dropped
+        self.missing_rows = last_key < keep_through
+        return True
 
     def _read_existing(self, keep_through: int) -> tuple[list[str] | None, list[list[str]]]:
         if not self.path.exists():
@@ -139,6 +185,27 @@ class CSVLog:
             with self._naming():
                 self._f.flush()
                 self._f.close()
+
+
+def _cut_after(window: bytes, start: int, key: int, width: int, keep_through: int):
+    """Scan ``window`` (whole lines from file offset ``start``) from its end for the last valid
+    row keyed <= ``keep_through``; return (offset just after it or None, its key, rows after it)."""
+    pieces = window.split(b"\n")
+    ends, pos = [], start
+    for piece in pieces[:-1]:
+        pos += len(piece) + 1
+        ends.append(pos)
+    dropped = int(pieces[-1] != b"")  # text after the last newline: a torn row
+    for i in range(len(pieces) - 2, -1, -1):
+        cells = pieces[i].split(b",")
+        try:
+            k = int(cells[key]) if len(cells) == width else None
+        except ValueError:
+            k = None
+        if k is not None and k <= keep_through:
+            return ends[i], k, dropped
+        dropped += 1
+    return None, 0, dropped
 
 
 class TensorBoardLog:
