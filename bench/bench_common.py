@@ -25,6 +25,8 @@ for _p in (str(ROOT / "src"), str(BENCH), str(ROOT)):
     if _p not in sys.path:
         sys.path.insert(0, _p)
 
+from tests.helpers import deep_update  # noqa: E402  (one merge rule for tests and benchmarks)
+
 PYTHON = sys.executable
 BENCHMARKS_MD = ROOT / "BENCHMARKS.md"
 
@@ -183,16 +185,6 @@ def load_yaml(path: Path) -> dict:
     import yaml
 
     return yaml.safe_load(Path(path).read_text()) or {}
-
-
-def deep_update(base: dict, over: dict) -> dict:
-    out = {k: (dict(v) if isinstance(v, dict) else v) for k, v in base.items()}
-    for k, v in over.items():
-        if isinstance(v, dict) and isinstance(out.get(k), dict):
-            out[k] = deep_update(out[k], v)
-        else:
-            out[k] = v
-    return out
 
 
 def project_params_dict(overrides: dict | None = None) -> dict:
