@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import dvc, git, make_dvc_repo, write_params
+from tests.helpers import dvc, git, make_dvc_repo, tiny, write_params
 
 
 @pytest.fixture
@@ -39,3 +39,14 @@ def dvc_trained_repo(tmp_path_factory) -> Path:
     git(repo, "add", "-A")
     git(repo, "commit", "-qm", "run 1")
     return repo
+
+
+@pytest.fixture(scope="session")
+def reference(tmp_path_factory) -> Path:
+    """One uninterrupted tiny run (16 episodes, 4 envs, checkpoints every 4), shared read-only by
+    every test that compares an interrupted-and-resumed run with it."""
+    from rlpipe.train.run import train
+
+    root = tmp_path_factory.mktemp("reference")
+    assert train(tiny(), root, console=False) == 0
+    return root

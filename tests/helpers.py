@@ -1,4 +1,4 @@
-"""Test helpers: tiny params, running stage scripts."""
+"""Test helpers: tiny params, running stage scripts, comparing training runs, CSV fixtures."""
 from __future__ import annotations
 
 import json
@@ -202,3 +202,72 @@ def exp_rows(repo: Path) -> dict[str, dict]:
             for rev in exp.get("revs") or []:
                 add(rev)
     return rows
+
+
+# --------------------------------------------------------------------------- comparing runs
+LOGS = ("episodes.csv", "updates.csv", "steps.csv")
+
+
+def tiny(**over):
+    """Validated TINY_PARAMS with ``over`` merged in (section -> {key: value})."""
+    from rlpipe.config import Params
+
+    return Params.from_dict(deep_update(TINY_PARAMS, over))
+
+
+def newest_state(root: Path) -> dict:
+    from rlpipe.train import checkpoint as ckpt
+
+    return ckpt.load_checkpoint(ckpt.list_checkpoints(root / "checkpoints")[0][1])
+
+
+def same_weights(a: dict, b: dict) -> bool:
+    """Actor, critic and both optimizers' states bit-identical."""
+    import torch
+
+    nets = all(torch.equal(a[n][k], b[n][k]) for n in ("actor", "critic") for k in a[n])
+    optim = all(
+        torch.equal(sa[k], sb[k])
+        for o in ("actor_optim", "critic_optim")
+        for i, sa in a[o]["state"].items() for sb in [b[o]["state"][i]] for k in sa)
+    return nets and optim
+
+
+def assert_same_run(a: Path, b: Path) -> None:
+    """Byte-identical CSV logs and bit-identical newest checkpoints."""
+    for name in LOGS:
+        assert (a / "training_output" / name).read_bytes() == \
+            (b / "training_output" / name).read_bytes(), name
+    sa, sb = newest_state(a), newest_state(b)
+    assert sa["episode"] == sb["episode"]
+    assert same_weights(sa, sb)
+
+
+def log_text(root: Path) -> str:
+    return (root / "training_output" / "agent_training.log").read_text()
+
+
+# --------------------------------------------------------------------------- CSV fixtures
+# The CSV contract spelled out independently of rlpipe.contracts, so a change there shows up.
+EPISODES = ["Episode", "Immediate Reward", "Cumulative Reward", "Actor Loss", "Critic Loss",
+            "Policy Entropy", "Episode Length", "Mean Episode Reward", "Deployment Accuracy"]
+UPDATES = ["Update", "Global Step", "Episode", "Actor Loss", "Critic Loss", "Policy Entropy",
+           "Approx KL", "Clip Fraction", "Explained Variance", "Learning Rate", "Actor Grad Norm",
+           "Critic Grad Norm", "Skipped"]
+STEPS = ["Episode", "Step", "Global Step", "Action", "Reward", "Value", "Log Prob", "Entropy",
+         "Oracle Action", "Feasible"]
+
+
+def cell(v) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, bool):
+        return "1" if v else "0"
+    if isinstance(v, float):
+        return repr(v)
+    return str(v)
+
+
+def write_csv(path: Path, header: list[str], rows: list[list], tail: str = "") -> None:
+    text = ",".join(header) + "\n" + "".join(",".join(cell(v) for v in r) + "\n" for r in rows)
+    Path(path).write_text(text + tail)

@@ -16,40 +16,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from rlpipe.config import Params, fingerprint
+from rlpipe.config import fingerprint
 from rlpipe.errors import CheckpointError
 from rlpipe.train import checkpoint as ckpt
 from rlpipe.train.run import train
-from tests.helpers import PYTHON, REPO, TINY_PARAMS, deep_update
-
-LOGS = ("episodes.csv", "updates.csv", "steps.csv")
-
-
-def params(**over) -> Params:
-    return Params.from_dict(deep_update(TINY_PARAMS, over))
-
-
-def assert_same_run(a: Path, b: Path) -> None:
-    for name in LOGS:
-        assert (a / "training_output" / name).read_bytes() == \
-            (b / "training_output" / name).read_bytes(), name
-    sa, sb = (ckpt.load_checkpoint(ckpt.list_checkpoints(r / "checkpoints")[0][1]) for r in (a, b))
-    assert sa["episode"] == sb["episode"]
-    for net in ("actor", "critic"):
-        for k in sa[net]:
-            assert torch.equal(sa[net][k], sb[net][k]), f"{net}.{k}"
-
-
-def log_text(root: Path) -> str:
-    return (root / "training_output" / "agent_training.log").read_text()
-
-
-@pytest.fixture(scope="module")
-def reference(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("reference")
-    assert train(params(), root, console=False) == 0
-    return root
-
+from tests.helpers import PYTHON, REPO, assert_same_run, log_text, tiny as params
 
 @pytest.fixture(scope="module")
 def run_to_12(tmp_path_factory) -> Path:

@@ -10,69 +10,32 @@ import errno
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-import torch
 import yaml
 
 import rlpipe.io_utils as io_utils
 import rlpipe.train.checkpoint as ckpt_mod
 from rlpipe.agents.algorithms import PPO
-from rlpipe.config import Params
 from rlpipe.errors import RlpipeError
 from rlpipe.hooks import writers
 from rlpipe.hooks.base import Hook
 from rlpipe.train import checkpoint as ckpt
 from rlpipe.train.run import train
-from tests.helpers import PYTHON, REPO, TINY_PARAMS, deep_update
+from tests.helpers import (PYTHON, REPO, TINY_PARAMS, assert_same_run, deep_update, log_text,
+                           same_weights, tiny as params)
 
-LOGS = ("episodes.csv", "updates.csv", "steps.csv")
 ENOSPC = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-
-
-def params(**over) -> Params:
-    return Params.from_dict(deep_update(TINY_PARAMS, over))
 
 
 def state_at(root: Path, episode: int) -> dict:
     return ckpt.load_checkpoint(root / "checkpoints" / f"ckpt_ep{episode:06d}.pt")
 
 
-def same_weights(a: dict, b: dict) -> bool:
-    nets = all(torch.equal(a[n][k], b[n][k]) for n in ("actor", "critic") for k in a[n])
-    optim = all(
-        torch.equal(sa[k], sb[k])
-        for o in ("actor_optim", "critic_optim")
-        for i, sa in a[o]["state"].items() for sb in [b[o]["state"][i]] for k in sa)
-    return nets and optim
-
-
-def assert_same_run(a: Path, b: Path) -> None:
-    for name in LOGS:
-        assert (a / "training_output" / name).read_bytes() == \
-            (b / "training_output" / name).read_bytes(), name
-    sa, sb = (ckpt.load_checkpoint(ckpt.list_checkpoints(r / "checkpoints")[0][1]) for r in (a, b))
-    assert sa["episode"] == sb["episode"]
-    assert same_weights(sa, sb)
-
-
 def temp_files(root: Path) -> list[str]:
     return sorted(p.relative_to(root).as_posix() for p in root.rglob(".*") if p.name.endswith(".tmp")
                   or p.name.startswith(".ckpt_ep"))
-
-
-def log_text(root: Path) -> str:
-    return (root / "training_output" / "agent_training.log").read_text()
-
-
-@pytest.fixture(scope="module")
-def reference(tmp_path_factory) -> Path:
-    """The uninterrupted tiny run (16 episodes, 4 envs, checkpoints every 4)."""
-    root = tmp_path_factory.mktemp("reference")
-    assert train(params(), root, console=False) == 0
-    return root
 
 
 # --------------------------------------------------------------------------- NaN / inf losses

@@ -12,9 +12,8 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 import rlpipe
 from rlpipe.config import Params
-from rlpipe.hooks.metrics import EPISODE_COLUMNS, STEP_COLUMNS, UPDATE_COLUMNS
 from rlpipe.train.run import train
-from tests.helpers import TINY_PARAMS, deep_update
+from tests.helpers import EPISODES, STEPS, TINY_PARAMS, UPDATES, deep_update
 
 
 class CountingEnv(gym.Env):
@@ -70,7 +69,7 @@ def flat_run(tmp_path_factory) -> Path:
 
 def test_episode_csv_header_and_rows(graph_run):
     header, rows = read_csv(graph_run / "episodes.csv")
-    assert header == list(EPISODE_COLUMNS) + ["Acceptance Rate", "Mean Latency", "Mean Utilization", "Load Imbalance"]
+    assert header == EPISODES + ["Acceptance Rate", "Mean Latency", "Mean Utilization", "Load Imbalance"]
     assert [int(r[0]) for r in rows] == list(range(1, 17))
     for r in rows:
         assert len(r) == len(header)
@@ -86,12 +85,12 @@ def test_episode_csv_header_and_rows(graph_run):
 
 def test_updates_and_steps_csv(graph_run):
     header, ups = read_csv(graph_run / "updates.csv")
-    assert header == list(UPDATE_COLUMNS)
+    assert header == UPDATES
     assert [int(u[0]) for u in ups] == [1, 2, 3, 4] and [int(u[2]) for u in ups] == [4, 8, 12, 16]
     _, eps = read_csv(graph_run / "episodes.csv")
     assert int(ups[-1][1]) == sum(int(e[6]) for e in eps)  # Global Step = all env steps
     header, steps = read_csv(graph_run / "steps.csv")
-    assert header == list(STEP_COLUMNS) + ["Mean Utilization", "Max Utilization"]
+    assert header == STEPS + ["Mean Utilization", "Max Utilization"]
     assert len(steps) == sum(int(e[6]) for e in eps)
     assert [int(s[2]) for s in steps] == list(range(1, len(steps) + 1))
     for s in steps:
@@ -154,7 +153,7 @@ def test_captures_shapes(graph_run):
 
 def test_flat_env_without_oracle_and_custom_metrics(flat_run):
     header, rows = read_csv(flat_run / "episodes.csv")
-    assert header == list(EPISODE_COLUMNS) + ["Action Share", "Late Metric"]
+    assert header == EPISODES + ["Action Share", "Late Metric"]
     assert all(r[8] == "" for r in rows)  # Deployment Accuracy empty, not 0
     late = header.index("Late Metric")
     # column appeared at episode 4 of each env: earlier rows empty, later rows 0.5

@@ -8,31 +8,11 @@ import random
 import statistics
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-from rlpipe.summarize.series import downsample_indices  # noqa: E402
-from rlpipe.summarize.stage import summarize  # noqa: E402
+from rlpipe.summarize.series import downsample_indices
+from rlpipe.summarize.stage import summarize
+from tests.helpers import EPISODES, STEPS, UPDATES, write_csv
 
-EPISODES = ["Episode", "Immediate Reward", "Cumulative Reward", "Actor Loss", "Critic Loss",
-            "Policy Entropy", "Episode Length", "Mean Episode Reward", "Deployment Accuracy"]
-UPDATES = ["Update", "Global Step", "Episode", "Actor Loss", "Critic Loss", "Policy Entropy",
-           "Approx KL", "Clip Fraction", "Explained Variance", "Learning Rate", "Actor Grad Norm",
-           "Critic Grad Norm", "Skipped"]
-STEPS = ["Episode", "Step", "Global Step", "Action", "Reward", "Value", "Log Prob", "Entropy",
-         "Oracle Action", "Feasible"]
 PERF = ["Acceptance Rate", "Mean Latency (ms)"]
-
-
-def cell(v) -> str:
-    if v is None:
-        return ""
-    if isinstance(v, float):
-        return repr(v)
-    return str(v)
-
-
-def write_csv(path: Path, header: list[str], rows: list[list]) -> None:
-    path.write_text(",".join(header) + "\n"
-                    + "".join(",".join(cell(v) for v in r) + "\n" for r in rows))
 
 
 def make_run(folder: Path, episodes: int = 230, updates: int = 60, oracle: bool = True,

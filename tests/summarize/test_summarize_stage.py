@@ -7,35 +7,20 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-STAGE = ROOT / "stages" / "summarize.py"
-import pyarrow as pa  # noqa: E402
-import pyarrow.parquet as pq  # noqa: E402
+from tests.helpers import EPISODES, REPO as ROOT, STEPS, UPDATES, write_csv
 
-EPISODES = ["Episode", "Immediate Reward", "Cumulative Reward", "Actor Loss", "Critic Loss",
-            "Policy Entropy", "Episode Length", "Mean Episode Reward", "Deployment Accuracy"]
-UPDATES = ["Update", "Global Step", "Episode", "Actor Loss", "Critic Loss", "Policy Entropy",
-           "Approx KL", "Clip Fraction", "Explained Variance", "Learning Rate", "Actor Grad Norm",
-           "Critic Grad Norm", "Skipped"]
-STEPS = ["Episode", "Step", "Global Step", "Action", "Reward", "Value", "Log Prob", "Entropy",
-         "Oracle Action", "Feasible"]
+STAGE = ROOT / "stages" / "summarize.py"
+
 PERF = ["Acceptance Rate", "Mean Latency", "Mean Utilization", "Load Imbalance"]
 OUTPUTS = ["data/summary/episodes.parquet", "data/summary/updates.parquet",
            "data/summary/steps.parquet", "metrics.json", "data/plots/reward.csv",
            "data/plots/accuracy.csv", "data/plots/losses.csv", "data/plots/entropy.csv",
            "data/plots/performance.csv"]
 PRODUCER = "produced by the train stage (run `dvc repro train`)"
-
-
-def cell(v) -> str:
-    return "" if v is None else repr(v) if isinstance(v, float) else str(v)
-
-
-def write_csv(path: Path, header: list[str], rows: list[list], tail: str = "") -> None:
-    path.write_text(",".join(header) + "\n"
-                    + "".join(",".join(cell(v) for v in r) + "\n" for r in rows) + tail)
 
 
 def make_repo(tmp_path: Path, directory: str = "training_output", episodes: int = 60) -> Path:

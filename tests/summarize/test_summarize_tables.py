@@ -3,39 +3,14 @@ from __future__ import annotations
 
 import math
 import random
-from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-import pyarrow as pa  # noqa: E402
-import pyarrow.parquet as pq  # noqa: E402
-
-from rlpipe.errors import InputFileError  # noqa: E402
-from rlpipe.summarize import tables as T  # noqa: E402
-
-EPISODES = ["Episode", "Immediate Reward", "Cumulative Reward", "Actor Loss", "Critic Loss",
-            "Policy Entropy", "Episode Length", "Mean Episode Reward", "Deployment Accuracy"]
-UPDATES = ["Update", "Global Step", "Episode", "Actor Loss", "Critic Loss", "Policy Entropy",
-           "Approx KL", "Clip Fraction", "Explained Variance", "Learning Rate", "Actor Grad Norm",
-           "Critic Grad Norm", "Skipped"]
-STEPS = ["Episode", "Step", "Global Step", "Action", "Reward", "Value", "Log Prob", "Entropy",
-         "Oracle Action", "Feasible"]
-
-
-def cell(v) -> str:
-    if v is None:
-        return ""
-    if isinstance(v, bool):
-        return "1" if v else "0"
-    if isinstance(v, float):
-        return repr(v)
-    return str(v)
-
-
-def write_csv(path: Path, header: list[str], rows: list[list], tail: str = "") -> None:
-    text = ",".join(header) + "\n" + "".join(",".join(cell(v) for v in r) + "\n" for r in rows)
-    path.write_text(text + tail)
+from rlpipe.errors import InputFileError
+from rlpipe.summarize import tables as T
+from tests.helpers import EPISODES, STEPS, UPDATES, cell, write_csv
 
 
 def steps_rows(n: int, seed: int = 0) -> list[list]:

@@ -2,45 +2,15 @@
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 
 import pytest
 import torch
 
-from rlpipe.config import Params
 from rlpipe.errors import CheckpointError
 from rlpipe.hooks.base import Hook
 from rlpipe.train import checkpoint as ckpt
 from rlpipe.train.run import train
-from tests.helpers import TINY_PARAMS, deep_update
-
-LOGS = ("episodes.csv", "updates.csv", "steps.csv")
-
-
-def params(**over) -> Params:
-    return Params.from_dict(deep_update(TINY_PARAMS, over))
-
-
-def newest_state(root: Path) -> dict:
-    return ckpt.load_checkpoint(ckpt.list_checkpoints(root / "checkpoints")[0][1])
-
-
-def assert_same_run(a: Path, b: Path) -> None:
-    for name in LOGS:
-        assert (a / "training_output" / name).read_bytes() == (b / "training_output" / name).read_bytes(), name
-    sa, sb = newest_state(a), newest_state(b)
-    assert sa["episode"] == sb["episode"]
-    for net in ("actor", "critic"):
-        for k in sa[net]:
-            assert torch.equal(sa[net][k], sb[net][k]), f"{net}.{k}"
-
-
-@pytest.fixture(scope="module")
-def reference(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("reference")
-    assert train(params(), root, console=False) == 0
-    return root
-
+from tests.helpers import LOGS, assert_same_run, newest_state, tiny as params
 
 class Boom(Exception):
     pass
