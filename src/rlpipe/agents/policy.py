@@ -47,7 +47,7 @@ class GraphActorCritic:
         if masks is not None:
             flat = torch.from_numpy(np.concatenate(masks)).to(torch.bool)
             logits = logits.masked_fill(~flat, _NEG)
-        dense, present = to_dense_batch(logits, batch.batch, fill_value=_NEG,
+        dense, _ = to_dense_batch(logits, batch.batch, fill_value=_NEG,
                                         batch_size=batch.num_graphs)
         return Categorical(logits=dense)
 

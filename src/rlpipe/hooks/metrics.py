@@ -47,6 +47,9 @@ class MetricsHook(Hook):
         self.write_interval_setting = write_interval
         self.step_interval = step_log_interval
         self.wandb_project = wandb_project
+        self.episodes: CSVLog | None = None
+        self.updates: CSVLog | None = None
+        self.steps: CSVLog | None = None
         self.tb: TensorBoardLog | None = None
         self.wandb: WandbLog | None = None
         self.notes: list[str] = []
@@ -57,7 +60,6 @@ class MetricsHook(Hook):
         self.episodes = CSVLog(self.directory / "episodes.csv",
                                EPISODE_COLUMNS + tuple(run.metric_names), "Episode", keep)
         self.updates = CSVLog(self.directory / "updates.csv", UPDATE_COLUMNS, "Episode", keep)
-        self.steps = None
         if self.step_interval > 0:
             self.steps = CSVLog(self.directory / "steps.csv",
                                 STEP_COLUMNS + tuple(run.step_summary_names), "Episode", keep)
@@ -149,7 +151,7 @@ class MetricsHook(Hook):
         self.close()
 
     def close(self) -> None:
-        for log in (getattr(self, "episodes", None), getattr(self, "updates", None), self.steps if hasattr(self, "steps") else None):
+        for log in (self.episodes, self.updates, self.steps):
             if log is not None:
                 log.close()
         if self.tb is not None:

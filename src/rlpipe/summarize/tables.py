@@ -77,10 +77,6 @@ def schema_for(columns: Sequence[str], params_digest: str | None = None) -> pa.S
     return schema
 
 
-def float_columns(schema: pa.Schema) -> list[str]:
-    return [f.name for f in schema if pa.types.is_floating(f.type)]
-
-
 # --------------------------------------------------------------------------- file layout
 @dataclass
 class CsvLayout:

@@ -28,10 +28,6 @@ from rlpipe.hooks.base import EpisodeRecord, HookList, RunInfo, UpdateRecord
 CHECKPOINT_FORMAT_VERSION = 1
 
 
-class NonFiniteLossError(RuntimeError):
-    """A loss became NaN/inf and ``train.on_nan`` is ``stop``."""
-
-
 class EnvironmentFailure(RuntimeError):
     """An environment raised during a rollout; the message names the episode."""
 
