@@ -18,7 +18,6 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 from bench_common import (QUICK_AGENT, QUICK_ENV, Result, fmt_runs, median, params_from_dict,
                           project_params_dict, say)
@@ -120,37 +119,20 @@ def replay_collect(agent, batches) -> tuple[float, float]:
 
 def replay_update(agent, algorithm, rollout, rng_state) -> float:
     """Seconds of the update's collate + forward + loss + backward on the same minibatches."""
-    import math
-
     import torch
 
-    collate = type(agent).collate
     cfg = algorithm.cfg
     saved = torch.get_rng_state()
     torch.set_rng_state(rng_state)
     agent.actor.train()
     agent.critic.train()
-    n = len(rollout)
-    mb = max(1, math.ceil(n / algorithm.minibatches))
     t0 = time.perf_counter()
-    for _ in range(algorithm.epochs):
-        order = torch.randperm(n) if algorithm.minibatches > 1 else torch.arange(n)
-        for start in range(0, n, mb):
-            idx = order[start:start + mb]
-            ids = idx.tolist()
-            batch = collate(agent, [rollout.observations[i] for i in ids])
-            dist = agent.distribution(batch, None)
-            new_lp = dist.log_prob(rollout.actions[idx])
-            ent = dist.entropy().mean()
-            adv = rollout.advantages[idx]
-            if cfg.normalize_advantages and len(ids) > 1:
-                adv = (adv - adv.mean()) / (adv.std() + 1e-8)
-            pg, _ = algorithm.policy_loss(new_lp, rollout.log_probs[idx], adv)
-            v = 0.5 * (agent.value(batch) - rollout.returns[idx]).pow(2).mean()
-            loss = pg - cfg.ent_coef * ent + cfg.vf_coef * v
-            algorithm.actor_optim.zero_grad(set_to_none=True)
-            algorithm.critic_optim.zero_grad(set_to_none=True)
-            loss.backward()
+    for idx in algorithm.minibatches_of(len(rollout)):  # the update's own minibatches and losses
+        pg, v, ent, _ = algorithm.losses(rollout, idx)
+        loss = pg - cfg.ent_coef * ent + cfg.vf_coef * v
+        algorithm.actor_optim.zero_grad(set_to_none=True)
+        algorithm.critic_optim.zero_grad(set_to_none=True)
+        loss.backward()
     dt = time.perf_counter() - t0
     algorithm.actor_optim.zero_grad(set_to_none=True)
     algorithm.critic_optim.zero_grad(set_to_none=True)

@@ -106,53 +106,62 @@ class _ActorCriticAlgorithm:
     def policy_loss(self, new_log_probs, old_log_probs, advantages) -> tuple[torch.Tensor, dict]:
         raise NotImplementedError
 
+    def minibatches_of(self, n: int):
+        """Index tensors of the update's minibatches, every epoch (draws from torch's RNG)."""
+        mb_size = max(1, math.ceil(n / self.minibatches))
+        for _ in range(self.epochs):
+            order = torch.randperm(n) if self.minibatches > 1 else torch.arange(n)
+            for start in range(0, n, mb_size):
+                yield order[start:start + mb_size]
+
+    def losses(self, rollout: Rollout, idx: torch.Tensor):
+        """Forward pass and losses of one minibatch: (policy loss, value loss, entropy, extras)."""
+        agent, cfg = self.agent, self.cfg
+        ids = idx.tolist()
+        batch = agent.collate([rollout.observations[i] for i in ids])
+        masks = None if rollout.masks is None else [rollout.masks[i] for i in ids]
+        dist = agent.distribution(batch, masks)
+        new_log_probs = dist.log_prob(rollout.actions[idx])
+        entropy = dist.entropy().mean()
+        adv = rollout.advantages[idx]
+        if cfg.normalize_advantages and len(ids) > 1:
+            adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+        pg_loss, extra = self.policy_loss(new_log_probs, rollout.log_probs[idx], adv)
+        value_loss = 0.5 * (agent.value(batch) - rollout.returns[idx]).pow(2).mean()
+        return pg_loss, value_loss, entropy, extra
+
     def update(self, rollout: Rollout) -> dict[str, float]:
         """Run the update; return plain-float statistics (see docs/FILES.md updates.csv)."""
         snapshot = self._snapshot()
         agent, cfg = self.agent, self.cfg
         agent.actor.train()
         agent.critic.train()
-        n = len(rollout)
-        mb_size = max(1, math.ceil(n / self.minibatches))
         sums = {"actor_loss": 0.0, "critic_loss": 0.0, "entropy": 0.0, "approx_kl": 0.0,
                 "clip_fraction": 0.0, "actor_grad_norm": 0.0, "critic_grad_norm": 0.0}
         count = 0
-        for _ in range(self.epochs):
-            order = torch.randperm(n) if self.minibatches > 1 else torch.arange(n)
-            for start in range(0, n, mb_size):
-                idx = order[start:start + mb_size]
-                ids = idx.tolist()
-                batch = agent.collate([rollout.observations[i] for i in ids])
-                masks = None if rollout.masks is None else [rollout.masks[i] for i in ids]
-                dist = agent.distribution(batch, masks)
-                new_log_probs = dist.log_prob(rollout.actions[idx])
-                entropy = dist.entropy().mean()
-                adv = rollout.advantages[idx]
-                if cfg.normalize_advantages and len(ids) > 1:
-                    adv = (adv - adv.mean()) / (adv.std() + 1e-8)
-                pg_loss, extra = self.policy_loss(new_log_probs, rollout.log_probs[idx], adv)
-                actor_loss = pg_loss - cfg.ent_coef * entropy
-                value_loss = 0.5 * (agent.value(batch) - rollout.returns[idx]).pow(2).mean()
-                critic_loss = cfg.vf_coef * value_loss
-                if not (torch.isfinite(actor_loss) and torch.isfinite(critic_loss)):
-                    return self._skip(snapshot, rollout)
-                self.actor_optim.zero_grad(set_to_none=True)
-                self.critic_optim.zero_grad(set_to_none=True)
-                (actor_loss + critic_loss).backward()
-                a_norm = nn.utils.clip_grad_norm_(agent.actor.parameters(), cfg.max_grad_norm)
-                c_norm = nn.utils.clip_grad_norm_(agent.critic.parameters(), cfg.max_grad_norm)
-                if not (torch.isfinite(a_norm) and torch.isfinite(c_norm)):
-                    return self._skip(snapshot, rollout)
-                self.actor_optim.step()
-                self.critic_optim.step()
-                count += 1
-                sums["actor_loss"] += pg_loss.item()
-                sums["critic_loss"] += value_loss.item()
-                sums["entropy"] += entropy.item()
-                sums["approx_kl"] += extra["approx_kl"]
-                sums["clip_fraction"] += extra["clip_fraction"]
-                sums["actor_grad_norm"] += float(a_norm)
-                sums["critic_grad_norm"] += float(c_norm)
+        for idx in self.minibatches_of(len(rollout)):
+            pg_loss, value_loss, entropy, extra = self.losses(rollout, idx)
+            actor_loss = pg_loss - cfg.ent_coef * entropy
+            critic_loss = cfg.vf_coef * value_loss
+            if not (torch.isfinite(actor_loss) and torch.isfinite(critic_loss)):
+                return self._skip(snapshot, rollout)
+            self.actor_optim.zero_grad(set_to_none=True)
+            self.critic_optim.zero_grad(set_to_none=True)
+            (actor_loss + critic_loss).backward()
+            a_norm = nn.utils.clip_grad_norm_(agent.actor.parameters(), cfg.max_grad_norm)
+            c_norm = nn.utils.clip_grad_norm_(agent.critic.parameters(), cfg.max_grad_norm)
+            if not (torch.isfinite(a_norm) and torch.isfinite(c_norm)):
+                return self._skip(snapshot, rollout)
+            self.actor_optim.step()
+            self.critic_optim.step()
+            count += 1
+            sums["actor_loss"] += pg_loss.item()
+            sums["critic_loss"] += value_loss.item()
+            sums["entropy"] += entropy.item()
+            sums["approx_kl"] += extra["approx_kl"]
+            sums["clip_fraction"] += extra["clip_fraction"]
+            sums["actor_grad_norm"] += float(a_norm)
+            sums["critic_grad_norm"] += float(c_norm)
         stats = {k: v / max(count, 1) for k, v in sums.items()}
         stats["explained_variance"] = explained_variance(rollout.values, rollout.returns)
         stats["learning_rate"] = float(self.actor_optim.param_groups[0]["lr"])
