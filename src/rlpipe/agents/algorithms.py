@@ -114,11 +114,19 @@ class _ActorCriticAlgorithm:
             for start in range(0, n, mb_size):
                 yield order[start:start + mb_size]
 
-    def losses(self, rollout: Rollout, idx: torch.Tensor):
-        """Forward pass and losses of one minibatch: (policy loss, value loss, entropy, extras)."""
+    def losses(self, rollout: Rollout, idx: torch.Tensor, collated: Any = None):
+        """Forward pass and losses of one minibatch: (policy loss, value loss, entropy, extras).
+
+        ``collated`` is the whole rollout's ``agent.collate(rollout.observations)``, made once
+        per update; the minibatch is selected from it. Without it the minibatch's observations
+        are collated here.
+        """
         agent, cfg = self.agent, self.cfg
         ids = idx.tolist()
-        batch = agent.collate([rollout.observations[i] for i in ids])
+        if collated is None:
+            batch = agent.collate([rollout.observations[i] for i in ids])
+        else:
+            batch = agent.select(collated, idx)
         masks = None if rollout.masks is None else [rollout.masks[i] for i in ids]
         dist = agent.distribution(batch, masks)
         new_log_probs = dist.log_prob(rollout.actions[idx])
@@ -139,8 +147,9 @@ class _ActorCriticAlgorithm:
         sums = {"actor_loss": 0.0, "critic_loss": 0.0, "entropy": 0.0, "approx_kl": 0.0,
                 "clip_fraction": 0.0, "actor_grad_norm": 0.0, "critic_grad_norm": 0.0}
         count = 0
+        collated = agent.collate(rollout.observations)
         for idx in self.minibatches_of(len(rollout)):
-            pg_loss, value_loss, entropy, extra = self.losses(rollout, idx)
+            pg_loss, value_loss, entropy, extra = self.losses(rollout, idx, collated)
             actor_loss = pg_loss - cfg.ent_coef * entropy
             critic_loss = cfg.vf_coef * value_loss
             if not (torch.isfinite(actor_loss) and torch.isfinite(critic_loss)):

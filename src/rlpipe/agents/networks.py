@@ -8,10 +8,13 @@ from __future__ import annotations
 from typing import Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch_geometric.nn import GATConv, global_max_pool, global_mean_pool
+from torch_geometric.utils import to_dense_batch
 
-from rlpipe.agents.graph import GraphBatch
+from rlpipe.agents.dense_gat import dense_conv, supports_dense
+from rlpipe.agents.graph import DenseGraphs, GraphBatch
 
 
 def _mlp(sizes: Sequence[int], act: type[nn.Module] = nn.Tanh, last_gain: float = 1.0) -> nn.Sequential:
@@ -28,10 +31,15 @@ def _mlp(sizes: Sequence[int], act: type[nn.Module] = nn.Tanh, last_gain: float 
 
 
 class GATEncoder(nn.Module):
-    r"""A stack of multi-head ``GATConv`` layers with ELU activations.
+    r"""A stack of multi-head ``GATConv`` layers with ELU activations, sparse or dense.
 
     Hidden layers concatenate their heads (width ``hidden_dim * heads``); the last layer averages
     its heads (width ``hidden_dim``). Edge latencies enter every layer as edge features.
+
+    Two paths over the same parameters: :meth:`forward` runs PyG's message passing on a
+    disconnected batch graph; :meth:`forward_dense` runs :mod:`rlpipe.agents.dense_gat`'s kernels
+    on padded ``[B, N, N]`` graphs (faster for small graphs, equal to float32 rounding).
+    :meth:`encode` picks the dense path when the batch carries a dense view.
 
     Args:
         in_dim: node feature size F.
@@ -43,7 +51,9 @@ class GATEncoder(nn.Module):
     Shapes:
         - input: x [N, F], edge_index [2, E], edge_attr [E, edge_dim]
         - output: node embeddings [N, hidden_dim]; with ``return_attention=True`` also a list with
-          one ``(edge_index [2, E + N], alpha [E + N, heads])`` per layer (self-loops included).
+          one ``(edge_index [2, E + N], alpha [E + N, heads])`` per layer (self-loops last).
+        - :meth:`forward_dense`: :class:`DenseGraphs` -> [B, N_max, hidden_dim] (and a list of
+          alpha [B, heads, N_max, N_max] per layer)
     """
 
     def __init__(self, in_dim: int, hidden_dim: int, heads: int, layers: int,
@@ -59,6 +69,11 @@ class GATEncoder(nn.Module):
         self.out_dim = hidden_dim
         self.act = nn.ELU()
 
+    @property
+    def supports_dense(self) -> bool:
+        """Whether every layer has a dense kernel for its configuration."""
+        return all(supports_dense(conv) for conv in self.convs)
+
     def forward(self, x: torch.Tensor, edge_index: torch.Tensor, edge_attr: torch.Tensor,
                 return_attention: bool = False):
         attention = []
@@ -72,6 +87,42 @@ class GATEncoder(nn.Module):
             h = self.act(h)
         return (h, attention) if return_attention else h
 
+    def forward_dense(self, d: DenseGraphs, return_attention: bool = False):
+        attention = []
+        h = d.x
+        for conv in self.convs:
+            h, alpha = dense_conv(conv, h, d.adjacency)  # mask, self-loops: made once per batch
+            h = F.elu(h, self.act.alpha, inplace=True)  # h is the layer's own fresh output
+            if return_attention:
+                attention.append(alpha)
+        return (h, attention) if return_attention else h
+
+    def uses_dense(self, g: GraphBatch) -> bool:
+        return g.dense is not None and self.supports_dense
+
+    def encode(self, g: GraphBatch, return_attention: bool = False):
+        """Node embeddings [N_total, hidden_dim] of a batch, by the dense path when it has one;
+        attention (if asked) in the sparse layout of :meth:`forward` either way."""
+        if not self.uses_dense(g):
+            return self(g.x, g.edge_index, g.edge_attr, return_attention=return_attention)
+        out = self.forward_dense(g.dense, return_attention)
+        h, alphas = out if return_attention else (out, None)
+        h = h[g.dense.mask]
+        if not return_attention:
+            return h
+        return h, [_sparse_attention(g, alpha) for alpha in alphas]
+
+
+def _sparse_attention(g: GraphBatch, alpha: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Dense attention [B, H, N, N] as PyG returns it: (edge_index [2, E' + N_total] with the
+    input's self-loops removed and one self-loop per node appended, alpha [E' + N_total, H])."""
+    ei = g.edge_index[:, g.edge_index[0] != g.edge_index[1]]
+    loops = torch.arange(g.x.shape[0]).expand(2, -1)
+    ei = torch.cat([ei, loops], dim=1)
+    graph = g.batch[ei[1]]
+    base = g.ptr[graph]
+    return ei, alpha[graph, :, ei[1] - base, ei[0] - base]
+
 
 class GATActor(nn.Module):
     r"""Scores every node of every graph: one logit per node.
@@ -80,8 +131,8 @@ class GATActor(nn.Module):
     a node's own state (feasibility, latency, load) is never washed out by its neighbours.
 
     Shapes:
-        - input: :class:`GraphBatch` with N_total nodes
-        - output: logits [N_total]
+        - input: :class:`GraphBatch` with B graphs, N_total nodes, at most N_max per graph
+        - output: logits [N_total]; :meth:`padded_logits`: [B, N_max]
     """
 
     def __init__(self, in_dim: int, hidden_dim: int = 64, heads: int = 4, layers: int = 2,
@@ -91,11 +142,24 @@ class GATActor(nn.Module):
         self.head = _mlp([hidden_dim + in_dim, hidden_dim, 1], act=nn.ELU, last_gain=0.01)
 
     def embed(self, g: GraphBatch, return_attention: bool = False):
-        return self.encoder(g.x, g.edge_index, g.edge_attr, return_attention=return_attention)
+        return self.encoder.encode(g, return_attention=return_attention)
 
     def forward(self, g: GraphBatch) -> torch.Tensor:
+        if self.encoder.uses_dense(g):
+            return self._dense_scores(g.dense)[g.dense.mask]
         h = self.embed(g)
         return self.head(torch.cat([h, g.x], dim=-1)).squeeze(-1)
+
+    def padded_logits(self, g: GraphBatch, fill: float) -> torch.Tensor:
+        """Logits per graph, padded with ``fill`` past each graph's last node: [B, N_max]."""
+        if self.encoder.uses_dense(g):
+            return self._dense_scores(g.dense).masked_fill(~g.dense.mask, fill)
+        logits, _ = to_dense_batch(self(g), g.batch, fill_value=fill, batch_size=g.num_graphs)
+        return logits
+
+    def _dense_scores(self, d: DenseGraphs) -> torch.Tensor:
+        h = self.encoder.forward_dense(d)
+        return self.head(torch.cat([h, d.x], dim=-1)).squeeze(-1)
 
 
 class GATCritic(nn.Module):
@@ -113,9 +177,17 @@ class GATCritic(nn.Module):
         self.head = _mlp([2 * hidden_dim, hidden_dim, 1], act=nn.ELU, last_gain=1.0)
 
     def forward(self, g: GraphBatch) -> torch.Tensor:
-        h = self.encoder(g.x, g.edge_index, g.edge_attr)
-        size = g.num_graphs
-        pooled = torch.cat([global_mean_pool(h, g.batch, size), global_max_pool(h, g.batch, size)], -1)
+        if self.encoder.uses_dense(g):
+            d = g.dense
+            h = self.encoder.forward_dense(d)
+            mask = d.mask.unsqueeze(-1)
+            mean = (h * mask).sum(1) / mask.sum(1).clamp(min=1)
+            pooled = torch.cat([mean, h.masked_fill(~mask, float("-inf")).amax(1)], -1)
+        else:
+            h = self.encoder(g.x, g.edge_index, g.edge_attr)
+            size = g.num_graphs
+            pooled = torch.cat([global_mean_pool(h, g.batch, size),
+                                global_max_pool(h, g.batch, size)], -1)
         return self.head(pooled).squeeze(-1)
 
 

@@ -15,8 +15,8 @@ import gymnasium as gym
 import numpy as np
 import torch
 from torch.distributions import Categorical
-from torch_geometric.utils import to_dense_batch
 
+from rlpipe.agents.dense_gat import DENSE_MAX_NODES
 from rlpipe.agents.graph import GraphBatch, collate_graphs
 from rlpipe.agents.networks import GATActor, GATCritic, MLPActor, MLPCritic
 from rlpipe.config import AgentConfig
@@ -27,8 +27,13 @@ _NEG = torch.finfo(torch.float32).min
 class GraphActorCritic:
     """GAT actor and critic over graph observations.
 
+    Batches whose graphs have at most :attr:`dense_max_nodes` nodes run the dense attention
+    kernels (:mod:`rlpipe.agents.dense_gat`), larger ones PyG's sparse layers; both use the same
+    parameters, so the choice never shows in checkpoints.
+
     Shapes:
         - ``collate``: list of B ``GraphInstance`` -> :class:`GraphBatch`
+        - ``select``: a :class:`GraphBatch` and k graph indices -> :class:`GraphBatch` of k graphs
         - ``distribution``: a Categorical with logits [B, max_nodes] (padding masked out)
         - ``value``: [B]
     """
@@ -38,18 +43,20 @@ class GraphActorCritic:
     def __init__(self, node_dim: int, cfg: AgentConfig):
         self.actor = GATActor(node_dim, cfg.hidden_dim, cfg.heads, cfg.gat_layers, cfg.dropout)
         self.critic = GATCritic(node_dim, cfg.hidden_dim, cfg.heads, cfg.gat_layers, cfg.dropout)
+        #: Largest graph (nodes) batched densely; 0 = always sparse.
+        self.dense_max_nodes = DENSE_MAX_NODES
 
     def collate(self, observations: Sequence[Any]) -> GraphBatch:
-        return collate_graphs(observations)
+        return collate_graphs(observations, self.dense_max_nodes)
+
+    def select(self, batch: GraphBatch, idx: torch.Tensor) -> GraphBatch:
+        return batch.select(idx)
 
     def distribution(self, batch: GraphBatch, masks: Sequence[np.ndarray] | None = None) -> Categorical:
-        logits = self.actor(batch)
+        logits = self.actor.padded_logits(batch, _NEG)
         if masks is not None:
-            flat = torch.from_numpy(np.concatenate(masks)).to(torch.bool)
-            logits = logits.masked_fill(~flat, _NEG)
-        dense, _ = to_dense_batch(logits, batch.batch, fill_value=_NEG,
-                                        batch_size=batch.num_graphs)
-        return Categorical(logits=dense)
+            logits = logits.masked_fill(~_padded_masks(masks, logits.shape[1]), _NEG)
+        return Categorical(logits=logits)
 
     def value(self, batch: GraphBatch) -> torch.Tensor:
         return self.critic(batch)
@@ -73,6 +80,9 @@ class FlatActorCritic:
     def collate(self, observations: Sequence[Any]) -> torch.Tensor:
         return torch.from_numpy(np.asarray(observations, dtype=np.float32).reshape(len(observations), -1))
 
+    def select(self, batch: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+        return batch[idx]
+
     def distribution(self, batch: torch.Tensor, masks: Sequence[np.ndarray] | None = None) -> Categorical:
         logits = self.actor(batch)
         if masks is not None:
@@ -81,6 +91,16 @@ class FlatActorCritic:
 
     def value(self, batch: torch.Tensor) -> torch.Tensor:
         return self.critic(batch)
+
+
+def _padded_masks(masks: Sequence[np.ndarray], width: int) -> torch.Tensor:
+    """Per-graph action masks as one bool [B, width] tensor, False past each graph's end."""
+    if all(len(m) == width for m in masks):
+        return torch.from_numpy(np.stack(masks).astype(bool, copy=False))
+    out = np.zeros((len(masks), width), dtype=bool)
+    for row, m in zip(out, masks):
+        row[:len(m)] = m
+    return torch.from_numpy(out)
 
 
 def build_agent(observation_space: gym.Space, action_space: gym.Space, cfg: AgentConfig):
