@@ -39,13 +39,12 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch_geometric.nn import GATConv, GATv2Conv
 
+from rlpipe.agents.gat_common import (attention_weights, edge_vector, finish, head_projection,
+                                      loop_fill, plain_gat)
+
 #: Largest graph (nodes) that the agents batch densely; above it PyG's sparse layers run.
 #: Measured crossover on this project's machine: see bench/bench_dense.py and BENCHMARKS.md.
 DENSE_MAX_NODES = 64
-
-#: Fill values of ``add_self_loops`` that the dense kernels implement.
-_FILL_REDUCTIONS = ("mean", "add")
-
 
 def self_loop_attr(adj: Tensor, edge_attr: Tensor, fill_value) -> Tensor:
     """Edge attributes of the self-loops ``add_self_loops(..., fill_value)`` would add.
@@ -55,16 +54,7 @@ def self_loop_attr(adj: Tensor, edge_attr: Tensor, fill_value) -> Tensor:
         - edge_attr: [B, N(source), N(target), D], zero where there is no edge
         - output: [B, N, D] (per target node)
     """
-    if isinstance(fill_value, str):
-        summed = edge_attr.sum(dim=1)
-        if fill_value == "add":
-            return summed
-        count = adj.sum(dim=1).unsqueeze(-1).clamp_(min=1).to(edge_attr.dtype)
-        return summed / count
-    shape = (adj.shape[0], adj.shape[2], edge_attr.shape[-1])
-    if isinstance(fill_value, Tensor):
-        return fill_value.to(edge_attr.dtype).expand(shape)
-    return edge_attr.new_full(shape, float(fill_value))
+    return loop_fill(edge_attr.sum(dim=1), adj.sum(dim=1), fill_value, edge_attr.dtype)
 
 
 class DenseAdjacency:
@@ -115,9 +105,9 @@ def _attention(conv, a_src: Tensor, a_dst: Tensor, graph: DenseAdjacency) -> Ten
     """
     h = a_src.shape[-1]
     mask = graph.logit_mask                                          # [B, N, 1, N]
-    if conv.lin_edge is not None and graph.edge_attr is not None:
-        c, d = conv.out_channels, graph.edge_attr.shape[-1]
-        v = (conv.lin_edge.weight.view(h, c, d) * conv.att_edge.view(h, c, 1)).sum(1)   # [H, D]
+    v = None if graph.edge_attr is None else edge_vector(conv, graph.edge_attr.shape[-1])
+    if v is not None:                                                # [H, D]
+        d = v.shape[1]
         e = graph.with_loops(conv.fill_value)                       # [B, N, N, D]
         if d == 1:
             logits = torch.addcmul(mask, e[..., 0].unsqueeze(2), v.view(1, 1, h, 1))
@@ -130,33 +120,15 @@ def _attention(conv, a_src: Tensor, a_dst: Tensor, graph: DenseAdjacency) -> Ten
     return F.dropout(alpha, p=conv.dropout, training=conv.training)
 
 
-def _finish(conv, out: Tensor, x: Tensor) -> Tensor:
-    """Residual and bias on the combined heads [B, N, H*C | C] (``out`` is a fresh tensor)."""
-    if conv.res is not None:
-        out = out + conv.res(x)
-    if conv.bias is not None:
-        out = out.add_(conv.bias)
-    return out
-
-
 def dense_gat_conv(conv: GATConv, x: Tensor, graph: DenseAdjacency) -> tuple[Tensor, Tensor]:
     r"""``GATConv`` on dense padded graphs, with ``conv``'s parameters.
 
-    Fewer passes over large tensors than a literal transcription, same arithmetic up to
-    rounding:
-
-    - the attention vectors are folded into the projection (``a_src·(W_h x) = (W_h^T a_src)·x``),
-      so the logit terms cost a ``[F, 2H]`` matmul, not a pass over the ``H x C`` features;
-    - the edge term, linear in the edge attribute, is ``e_ji · v`` with
-      ``v[h] = W_e[h]^T a_edge[h]`` (``[D, H]``), not a projection of every entry of the
-      ``[N, N]`` grid to ``H x C`` channels; the self-loop's term is that of its filled attribute;
-    - averaged heads: each graph's attention is one ``[(source, head), target]`` matrix and its
-      projected features one ``[(source, head), C]`` matrix, so one matmul per graph aggregates
-      and sums the heads;
-    - when the input is narrower than a head (``F < C``, e.g. the first layer), messages are
-      aggregated before the projection, ``sum_j a_ji (W_h x_j) = W_h (sum_j a_ji x_j)``: the
-      attention multiplies ``F`` channels instead of ``C``, and a block-diagonal matmul writes
-      the heads straight into their concatenated (or averaged) layout.
+    Same arithmetic up to rounding, in fewer passes over large tensors than a literal
+    transcription: the folds of :mod:`rlpipe.agents.gat_common` (attention and edge vectors
+    folded into small matmuls; aggregate-then-project when ``F < C``, e.g. the first layer),
+    and for averaged heads each graph's attention as one ``[(source, head), target]`` matrix
+    against its features as one ``[(source, head), C]`` matrix, so one matmul per graph
+    aggregates and sums the heads.
 
     Args:
         conv: a ``GATConv`` (``in_channels`` an int, ``add_self_loops=True``).
@@ -170,19 +142,12 @@ def dense_gat_conv(conv: GATConv, x: Tensor, graph: DenseAdjacency) -> tuple[Ten
     """
     b, n, f = x.shape
     h, c = conv.heads, conv.out_channels
-    wv = conv.lin.weight.view(h, c, f)
-    w_att = torch.cat([(wv * conv.att_src.view(h, c, 1)).sum(1),
-                       (wv * conv.att_dst.view(h, c, 1)).sum(1)], 0)      # [2H, F]
-    a_src, a_dst = (x @ w_att.t()).split([h, h], dim=-1)                   # [B, N, H] each
+    a_src, a_dst = (x @ attention_weights(conv).t()).split([h, h], dim=-1)  # [B, N, H] each
     alpha = _attention(conv, a_src, a_dst, graph)                          # [B, N(s), H, N(t)]
     by_target = alpha.view(b, n, h * n).transpose(1, 2)                    # [B, (H, N(t)), N(s)]
     if f < c:
         z = (by_target @ x).view(b, h, n, f).transpose(1, 2).reshape(b, n, h * f)
-        if conv.concat:
-            w_heads = torch.block_diag(*wv.unbind(0))                       # [H*C, H*F]
-        else:
-            w_heads = wv.permute(1, 0, 2).reshape(c, h * f) / h             # [C, H*F]
-        out = z @ w_heads.t()
+        out = z @ head_projection(conv).t()
     elif conv.concat:
         xw = (x @ conv.lin.weight.t()).view(b, n, h, c).transpose(1, 2)   # [B, H, N, C]
         out = alpha.permute(0, 2, 3, 1) @ xw                                # [B, H, N(t), C]
@@ -190,7 +155,7 @@ def dense_gat_conv(conv: GATConv, x: Tensor, graph: DenseAdjacency) -> tuple[Ten
     else:
         xw = (x @ conv.lin.weight.t()).view(b, n * h, c)                    # [B, (N(s), H), C]
         out = torch.bmm(alpha.view(b, n * h, n).transpose(1, 2), xw).div_(h)   # [B, N(t), C]
-    return _finish(conv, out, x), alpha.permute(0, 2, 3, 1)
+    return finish(conv, out, x), alpha.permute(0, 2, 3, 1)
 
 
 def dense_gatv2_conv(conv: GATv2Conv, x: Tensor, graph: DenseAdjacency) -> tuple[Tensor, Tensor]:
@@ -216,7 +181,7 @@ def dense_gatv2_conv(conv: GATv2Conv, x: Tensor, graph: DenseAdjacency) -> tuple
                       training=conv.training).permute(0, 2, 3, 1)   # [B, H, N(t), N(s)]
     out = alpha @ x_l.transpose(1, 2)                               # [B, H, N(t), C]
     out = out.transpose(1, 2).reshape(b, n, h * c) if conv.concat else out.mean(dim=1)
-    return _finish(conv, out, x), alpha
+    return finish(conv, out, x), alpha
 
 
 DenseKernel = Callable[..., tuple[Tensor, Tensor]]
@@ -227,15 +192,7 @@ DENSE_KERNELS: dict[type, DenseKernel] = {GATConv: dense_gat_conv, GATv2Conv: de
 
 def supports_dense(conv) -> bool:
     """True when ``conv``'s configuration is one the dense kernels reproduce."""
-    if type(conv) not in DENSE_KERNELS or not conv.add_self_loops:
-        return False
-    if isinstance(conv, GATConv) and conv.lin is None:   # bipartite (src, dst) channels
-        return False
-    if isinstance(conv, GATv2Conv) and not isinstance(conv.in_channels, int):
-        return False
-    fill = conv.fill_value
-    return (isinstance(fill, (int, float, Tensor)) and not isinstance(fill, bool)) or \
-        fill in _FILL_REDUCTIONS
+    return type(conv) in DENSE_KERNELS and plain_gat(conv)
 
 
 def dense_conv(conv, x: Tensor, graph: DenseAdjacency) -> tuple[Tensor, Tensor]:

@@ -21,6 +21,7 @@ import torch
 
 if TYPE_CHECKING:
     from rlpipe.agents.dense_gat import DenseAdjacency
+    from rlpipe.agents.sparse_gat import SparseAdjacency
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,13 @@ class GraphBatch:
     @property
     def num_graphs(self) -> int:
         return int(self.ptr.numel() - 1)
+
+    @cached_property
+    def csr(self) -> "SparseAdjacency":
+        """The edges as CSR with self-loops, for the sparse layers (made once per batch)."""
+        from rlpipe.agents.sparse_gat import SparseAdjacency
+
+        return SparseAdjacency(self.edge_index, self.edge_attr, int(self.x.shape[0]))
 
     def select(self, idx: torch.Tensor) -> "GraphBatch":
         """The graphs ``idx`` (int64 [k], in that order) as a batch of their own.

@@ -15,6 +15,7 @@ from torch_geometric.utils import to_dense_batch
 
 from rlpipe.agents.dense_gat import dense_conv, supports_dense
 from rlpipe.agents.graph import DenseGraphs, GraphBatch
+from rlpipe.agents.sparse_gat import SparseAdjacency, sparse_conv, supports_sparse
 
 
 def _mlp(sizes: Sequence[int], act: type[nn.Module] = nn.Tanh, last_gain: float = 1.0) -> nn.Sequential:
@@ -31,15 +32,16 @@ def _mlp(sizes: Sequence[int], act: type[nn.Module] = nn.Tanh, last_gain: float 
 
 
 class GATEncoder(nn.Module):
-    r"""A stack of multi-head ``GATConv`` layers with ELU activations, sparse or dense.
+    r"""A stack of multi-head ``GATConv`` layers with ELU activations.
 
     Hidden layers concatenate their heads (width ``hidden_dim * heads``); the last layer averages
     its heads (width ``hidden_dim``). Edge latencies enter every layer as edge features.
 
-    Two paths over the same parameters: :meth:`forward` runs PyG's message passing on a
-    disconnected batch graph; :meth:`forward_dense` runs :mod:`rlpipe.agents.dense_gat`'s kernels
-    on padded ``[B, N, N]`` graphs (faster for small graphs, equal to float32 rounding).
-    :meth:`encode` picks the dense path when the batch carries a dense view.
+    Three ways to run the same parameters, equal to float32 rounding: :meth:`forward` is PyG's
+    message passing (the reference); :meth:`forward_dense` runs
+    :mod:`rlpipe.agents.dense_gat`'s kernels on padded ``[B, N, N]`` graphs (small graphs);
+    :meth:`forward_sparse` runs :mod:`rlpipe.agents.sparse_gat`'s CSR kernels (large graphs).
+    :meth:`encode` picks one for a :class:`GraphBatch` (:meth:`path`).
 
     Args:
         in_dim: node feature size F.
@@ -68,11 +70,19 @@ class GATEncoder(nn.Module):
             dim = hidden_dim if last else hidden_dim * heads
         self.out_dim = hidden_dim
         self.act = nn.ELU()
+        #: False runs PyG's layers on every batch (the reference path; for comparisons).
+        self.use_kernels = True
 
-    @property
-    def supports_dense(self) -> bool:
-        """Whether every layer has a dense kernel for its configuration."""
-        return all(supports_dense(conv) for conv in self.convs)
+    def path(self, g: GraphBatch) -> str:
+        """``"dense"`` when the batch has a dense view and every layer a dense kernel,
+        ``"sparse"`` when every layer has a CSR kernel, else ``"pyg"``."""
+        if not self.use_kernels:
+            return "pyg"
+        if g.dense is not None and all(supports_dense(conv) for conv in self.convs):
+            return "dense"
+        if all(supports_sparse(conv) for conv in self.convs):
+            return "sparse"
+        return "pyg"
 
     def forward(self, x: torch.Tensor, edge_index: torch.Tensor, edge_attr: torch.Tensor,
                 return_attention: bool = False):
@@ -97,31 +107,57 @@ class GATEncoder(nn.Module):
                 attention.append(alpha)
         return (h, attention) if return_attention else h
 
-    def uses_dense(self, g: GraphBatch) -> bool:
-        return g.dense is not None and self.supports_dense
+    def forward_sparse(self, x: torch.Tensor, graph: SparseAdjacency,
+                       return_attention: bool = False):
+        attention = []
+        h = x
+        for conv in self.convs:
+            h, alpha = sparse_conv(conv, h, graph)
+            h = F.elu(h, self.act.alpha, inplace=True)
+            if return_attention:
+                attention.append(alpha)
+        return (h, attention) if return_attention else h
 
     def encode(self, g: GraphBatch, return_attention: bool = False):
-        """Node embeddings [N_total, hidden_dim] of a batch, by the dense path when it has one;
-        attention (if asked) in the sparse layout of :meth:`forward` either way."""
-        if not self.uses_dense(g):
+        """Node embeddings [N_total, hidden_dim] of a batch by its :meth:`path`; attention (if
+        asked) in the layout of :meth:`forward` whatever the path."""
+        path = self.path(g)
+        if path == "pyg":
             return self(g.x, g.edge_index, g.edge_attr, return_attention=return_attention)
+        if path == "sparse":
+            out = self.forward_sparse(g.x, g.csr, return_attention)
+            if not return_attention:
+                return out
+            h, alphas = out
+            return h, [_attention_from_csr(g, alpha) for alpha in alphas]
         out = self.forward_dense(g.dense, return_attention)
         h, alphas = out if return_attention else (out, None)
         h = h[g.dense.mask]
         if not return_attention:
             return h
-        return h, [_sparse_attention(g, alpha) for alpha in alphas]
+        return h, [_attention_from_dense(g, alpha) for alpha in alphas]
 
 
-def _sparse_attention(g: GraphBatch, alpha: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Dense attention [B, H, N, N] as PyG returns it: (edge_index [2, E' + N_total] with the
-    input's self-loops removed and one self-loop per node appended, alpha [E' + N_total, H])."""
+def _pyg_edges(g: GraphBatch) -> torch.Tensor:
+    """The edge_index GATConv attends over: the input's edges without self-loops, then one
+    self-loop per node. [2, E' + N_total]"""
     ei = g.edge_index[:, g.edge_index[0] != g.edge_index[1]]
-    loops = torch.arange(g.x.shape[0]).expand(2, -1)
-    ei = torch.cat([ei, loops], dim=1)
+    return torch.cat([ei, torch.arange(g.x.shape[0]).expand(2, -1)], dim=1)
+
+
+def _attention_from_dense(g: GraphBatch, alpha: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Dense attention [B, H, N(target), N(source)] in GATConv's layout (edge_index, [E', H])."""
+    ei = _pyg_edges(g)
     graph = g.batch[ei[1]]
     base = g.ptr[graph]
     return ei, alpha[graph, :, ei[1] - base, ei[0] - base]
+
+
+def _attention_from_csr(g: GraphBatch, alpha: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """CSR-ordered attention [E', H] in GATConv's layout (edge_index, [E', H])."""
+    out = torch.empty_like(alpha)
+    out[g.csr.order] = alpha
+    return _pyg_edges(g), out
 
 
 class GATActor(nn.Module):
@@ -145,14 +181,14 @@ class GATActor(nn.Module):
         return self.encoder.encode(g, return_attention=return_attention)
 
     def forward(self, g: GraphBatch) -> torch.Tensor:
-        if self.encoder.uses_dense(g):
+        if self.encoder.path(g) == "dense":
             return self._dense_scores(g.dense)[g.dense.mask]
         h = self.embed(g)
         return self.head(torch.cat([h, g.x], dim=-1)).squeeze(-1)
 
     def padded_logits(self, g: GraphBatch, fill: float) -> torch.Tensor:
         """Logits per graph, padded with ``fill`` past each graph's last node: [B, N_max]."""
-        if self.encoder.uses_dense(g):
+        if self.encoder.path(g) == "dense":
             return self._dense_scores(g.dense).masked_fill(~g.dense.mask, fill)
         logits, _ = to_dense_batch(self(g), g.batch, fill_value=fill, batch_size=g.num_graphs)
         return logits
@@ -177,14 +213,14 @@ class GATCritic(nn.Module):
         self.head = _mlp([2 * hidden_dim, hidden_dim, 1], act=nn.ELU, last_gain=1.0)
 
     def forward(self, g: GraphBatch) -> torch.Tensor:
-        if self.encoder.uses_dense(g):
+        if self.encoder.path(g) == "dense":
             d = g.dense
             h = self.encoder.forward_dense(d)
             mask = d.mask.unsqueeze(-1)
             mean = (h * mask).sum(1) / mask.sum(1).clamp(min=1)
             pooled = torch.cat([mean, h.masked_fill(~mask, float("-inf")).amax(1)], -1)
         else:
-            h = self.encoder(g.x, g.edge_index, g.edge_attr)
+            h = self.encoder.encode(g)
             size = g.num_graphs
             pooled = torch.cat([global_mean_pool(h, g.batch, size),
                                 global_max_pool(h, g.batch, size)], -1)
