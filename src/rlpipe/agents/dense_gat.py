@@ -44,7 +44,7 @@ from rlpipe.agents.gat_common import (attention_weights, edge_vector, finish, he
 
 #: Largest graph (nodes) that the agents batch densely; above it PyG's sparse layers run.
 #: Measured crossover on this project's machine: see bench/bench_dense.py and BENCHMARKS.md.
-DENSE_MAX_NODES = 64
+DENSE_MAX_NODES = 32
 
 def self_loop_attr(adj: Tensor, edge_attr: Tensor, fill_value) -> Tensor:
     """Edge attributes of the self-loops ``add_self_loops(..., fill_value)`` would add.

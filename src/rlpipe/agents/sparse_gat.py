@@ -51,6 +51,8 @@ class SparseAdjacency:
         - :attr:`order`: [E'], entry k is edge ``order[k]`` of the input's edges without
           self-loops followed by one self-loop per node (GATConv's own edge order)
         - :meth:`attr`: [E', D] edge features in CSR order, self-loops' filled per the layer
+        - :attr:`transposed`: (crow_t [N + 1], perm_t [E']): rows = sources, entry t of the
+          transposed matrix being entry ``perm_t[t]`` of this one (made when a backward needs it)
     """
 
     def __init__(self, edge_index: Tensor, edge_attr: Tensor | None, num_nodes: int):
@@ -67,6 +69,7 @@ class SparseAdjacency:
         self.crow = _offsets(torch.bincount(self.row, minlength=n))
         self._filled: dict[str, Tensor] = {}
         self._heads: dict[tuple[int, bool], _HeadCSR] = {}
+        self._transposed: tuple[Tensor, Tensor] | None = None
 
     def attr(self, fill_value) -> Tensor:
         """Edge features of every CSR entry, self-loops filled with ``fill_value``: [E', D]."""
@@ -78,6 +81,13 @@ class SparseAdjacency:
             loops = loop_fill(summed, count, fill_value, ea.dtype)
             self._filled[key] = torch.cat([ea, loops])[self.order]
         return self._filled[key]
+
+    @property
+    def transposed(self) -> tuple[Tensor, Tensor]:
+        if self._transposed is None:
+            perm_t = torch.argsort(self.col, stable=True)
+            self._transposed = (_offsets(torch.bincount(self.col, minlength=self.num_nodes)), perm_t)
+        return self._transposed
 
     def heads(self, heads: int, shared: bool) -> "_HeadCSR":
         """The head-block matrix that aggregates all heads in one sparse matmul (cached)."""
@@ -97,51 +107,60 @@ def _csr(crow: Tensor, col: Tensor, values: Tensor, shape: tuple[int, int]) -> T
     return torch.sparse_csr_tensor(crow, col, values, shape, check_invariants=False)
 
 
+def _stack_heads(crow: Tensor, cols: Tensor, h: int, num_cols: int, cols_per_head: bool):
+    """H copies of a CSR one below the other (rows ``hh*R + r``), columns shifted by
+    ``hh*num_cols`` when each head has its own columns: (crow [H*R + 1], col [H*nnz])."""
+    nnz = cols.numel()
+    shift = torch.arange(h).unsqueeze(1)
+    crow_h = torch.cat([(crow[:-1] + shift * nnz).reshape(-1), crow.new_tensor([h * nnz])])
+    col_h = (cols + shift * num_cols).reshape(-1) if cols_per_head else cols.repeat(h)
+    return crow_h, col_h
+
+
 class _HeadCSR:
     r"""All heads' attention as one CSR matrix, so one sparse matmul aggregates every head.
 
-    Row ``i*H + h`` holds head ``h`` of target ``i``; its entries are ``alpha[k, h]`` for the
-    target's CSR entries ``k``, in column ``j*H + h`` (per-head features ``[N*H, K]``, i.e.
-    ``[N, H*K]`` as a projection makes them) or ``j`` (features shared by the heads, ``[N, K]``).
-    The product is ``[N*H, K]``: the heads side by side, no transposes.
-
-    Shapes:
-        - :attr:`value_index`: [E'*H], entry t of the matrix is ``alpha.view(-1)[value_index[t]]``
-        - the transposed matrix: :attr:`crow_t`, :attr:`col_t`; its entry t is entry
-          ``perm_t[t]`` of the matrix
+    Head-major: row ``h*N + i`` holds head ``h`` of target ``i``, with entries ``alpha[k, h]``
+    for the target's CSR entries ``k`` in column ``h*N + j`` (per-head features, ``[H*N, K]``)
+    or ``j`` (features shared by the heads, ``[N, K]``). The matrix is H shifted copies of the
+    batch's CSR and its values are ``alpha.t()`` as laid out, so building it takes no index
+    arithmetic over the entries; the product is ``[H*N, K]``.
     """
 
     def __init__(self, graph: SparseAdjacency, heads: int, shared: bool):
         n, h = graph.num_nodes, heads
-        deg = (graph.crow[1:] - graph.crow[:-1]).repeat_interleave(h)
+        self.graph, self.heads, self.shared = graph, heads, shared
         self.rows, self.cols = n * h, n if shared else n * h
-        self.crow = _offsets(deg)
-        row = torch.repeat_interleave(torch.arange(n * h), deg)
-        node, head = row // h, row % h
-        entry = graph.crow[node] + torch.arange(len(row)) - self.crow[row]
-        self.col = graph.col[entry] if shared else graph.col[entry] * h + head
-        self.value_index = entry * h + head
-        self.perm_t = torch.argsort(self.col, stable=True)
-        self.col_t = row[self.perm_t]
-        self.crow_t = _offsets(torch.bincount(self.col, minlength=self.cols))
-        self.value_index_t = self.value_index[self.perm_t]
-        self.pattern = _csr(self.crow, self.col, torch.zeros(len(row)), (self.rows, self.cols))
+        self.crow, self.col = _stack_heads(graph.crow, graph.col, h, n, not shared)
+        self.pattern = _csr(self.crow, self.col, torch.zeros(self.col.numel()),
+                            (self.rows, self.cols))
+        self._t: tuple[Tensor, Tensor] | None = None
 
     def matrix(self, alpha: Tensor) -> Tensor:
-        values = alpha.reshape(-1)[self.value_index]
-        return _csr(self.crow, self.col, values, (self.rows, self.cols))
+        return _csr(self.crow, self.col, alpha.t().reshape(-1), (self.rows, self.cols))
 
     def matrix_t(self, alpha: Tensor) -> Tensor:
-        values = alpha.reshape(-1)[self.value_index_t]
-        return _csr(self.crow_t, self.col_t, values, (self.cols, self.rows))
+        """The transposed matrix: rows ``h*N + j`` (per-head) or ``j`` (shared) per source."""
+        crow_t, perm_t = self.graph.transposed
+        n, h = self.graph.num_nodes, self.heads
+        if self._t is None:
+            targets = self.graph.row[perm_t]
+            if self.shared:   # [N, H*N]: each entry of source row j once per head, heads inner
+                self._t = (crow_t * h, (targets.unsqueeze(1) + torch.arange(h) * n).reshape(-1))
+            else:             # [H*N, H*N]: H shifted copies of the transposed CSR
+                self._t = _stack_heads(crow_t, targets, h, n, True)
+        crow, col = self._t
+        values = alpha[perm_t]                                  # [E', H] in transposed order
+        values = values.reshape(-1) if self.shared else values.t().reshape(-1)
+        return _csr(crow, col, values, (self.cols, self.rows))
 
 
 class _CSRAggregate(torch.autograd.Function):
     """``out = A @ feats``, ``A`` the :class:`_HeadCSR` matrix of ``alpha``.
 
     Shapes:
-        - alpha: [E', H] (CSR entry order); feats: [N*H, K] (per head) or [N, K] (shared)
-        - output: [N*H, K] (row ``i*H + h``: head h of node i)
+        - alpha: [E', H] (CSR entry order); feats: [H*N, K] (per head) or [N, K] (shared)
+        - output: [H*N, K] (row ``h*N + i``: head h of node i)
     """
 
     @staticmethod
@@ -158,9 +177,7 @@ class _CSRAggregate(torch.autograd.Function):
         grad_alpha = grad_feats = None
         if ctx.needs_input_grad[0]:   # d out[r] / d A[r, q] = feats[q]: products at entries only
             values = torch.sparse.sampled_addmm(block.pattern, grad, feats.t(), beta=0.0).values()
-            grad_alpha = torch.empty(alpha.numel(), dtype=values.dtype)
-            grad_alpha[block.value_index] = values
-            grad_alpha = grad_alpha.view_as(alpha)
+            grad_alpha = values.view(alpha.shape[1], alpha.shape[0]).t()   # head-major -> [E', H]
         if ctx.needs_input_grad[1]:
             grad_feats = block.matrix_t(alpha) @ grad
         return grad_alpha, grad_feats, None
@@ -191,12 +208,12 @@ def sparse_gat_conv(conv: GATConv, x: Tensor, graph: SparseAdjacency) -> tuple[T
     alpha = segment_softmax(logits, ptr=graph.crow, dim=0)
     alpha = F.dropout(alpha, p=conv.dropout, training=conv.training)
     if f < c:   # aggregate the F input channels per head, then project (gat_common)
-        z = _CSRAggregate.apply(alpha, x, graph.heads(h, shared=True))   # [N*H, F]
-        out = z.view(n, h * f) @ head_projection(conv).t()
+        z = _CSRAggregate.apply(alpha, x, graph.heads(h, shared=True))   # [H*N, F]
+        out = z.view(h, n, f).transpose(0, 1).reshape(n, h * f) @ head_projection(conv).t()
     else:
-        xw = (x @ conv.lin.weight.t()).view(n * h, c)                   # [N*H, C]
-        out = _CSRAggregate.apply(alpha, xw, graph.heads(h, shared=False)).view(n, h, c)
-        out = out.view(n, h * c) if conv.concat else out.mean(1)
+        xw = (x @ conv.lin.weight.t()).view(n, h, c).transpose(0, 1).reshape(h * n, c)
+        out = _CSRAggregate.apply(alpha, xw, graph.heads(h, shared=False)).view(h, n, c)
+        out = out.transpose(0, 1).reshape(n, h * c) if conv.concat else out.mean(0)
     return finish(conv, out, x), alpha
 
 
