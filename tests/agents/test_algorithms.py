@@ -89,3 +89,19 @@ def test_nonfinite_loss_undoes_the_update():
     for k, v in agent.actor.state_dict().items():
         assert torch.equal(v, before[k])
     assert str(learner.actor_optim.state_dict()["state"][0]["exp_avg"].sum()) == opt_before
+
+
+@pytest.mark.parametrize("dense", [False, True])
+def test_minibatches_selected_from_the_rollout_collated_once_equal_collating_each(dense):
+    torch.manual_seed(0)
+    env = gym.make("rlpipe/GraphDeploy-v0", num_nodes=8, num_cloud=1)
+    agent = build_agent(env.observation_space, env.action_space, AgentConfig(hidden_dim=16, heads=2))
+    agent.dense_max_nodes = 16 if dense else 0
+    learner = PPO(agent, TrainConfig(update_epochs=1, minibatches=4))
+    rollout = fixed_rollout(agent)
+    collated = agent.collate(rollout.observations)
+    for idx in learner.minibatches_of(len(rollout)):
+        once = learner.losses(rollout, idx, collated)
+        each = learner.losses(rollout, idx)
+        for a, b in zip(once[:3], each[:3]):
+            assert torch.equal(a, b)   # the same tensors in, the same numbers out
