@@ -43,8 +43,9 @@ def _cpu(fn, reps: int = 1) -> float:
 def _graphs(num_nodes: int, count: int, seed: int = 0):
     import gymnasium as gym
 
-    import rlpipe.envs  # noqa: F401
+    import rlpipe.envs
 
+    rlpipe.envs.register()
     env = gym.make("rlpipe/GraphDeploy-v0", num_nodes=num_nodes, num_cloud=min(2, num_nodes - 1))
     return env, [env.reset(seed=seed + k)[0] for k in range(count)]
 
@@ -283,7 +284,7 @@ def run(res: Result, quick: bool) -> None:
 
     p = params
     res.body += [
-        f"Default params ({p.env.num_nodes}-node graphs, {p.train.num_envs} envs, PPO {p.train.update_epochs} "
+        f"Default params ({p.env.kwargs['num_nodes']}-node graphs, {p.train.num_envs} envs, PPO {p.train.update_epochs} "
         f"epochs x {p.train.minibatches} minibatches, GAT {p.agent.gat_layers} layers x {p.agent.heads} heads "
         f"x {p.agent.hidden_dim}), `torch_threads` 1, denormals flushed (as training runs). Times are this "
         "process's CPU time (`time.process_time`) unless said; the machine is shared "
@@ -299,7 +300,7 @@ def run(res: Result, quick: bool) -> None:
         f"- today (PyG `GATConv`, every minibatch collated from the observations): "
         f"{fmt_runs(cpu['today'], '{:.3f}')} s (median {median(cpu['today']):.3f} s; wall median "
         f"{median(wall['today']):.3f} s)",
-        f"- new (rollout collated once, minibatches selected; dense kernels at {p.env.num_nodes} nodes): "
+        f"- new (rollout collated once, minibatches selected; dense kernels at {p.env.kwargs['num_nodes']} nodes): "
         f"{fmt_runs(cpu['auto'], '{:.3f}')} s (median {median(cpu['auto']):.3f} s; wall median "
         f"{median(wall['auto']):.3f} s)",
         f"- CSR kernels on the same rollouts (for scale): median {median(cpu['csr']):.3f} s",

@@ -1,14 +1,14 @@
 """Benchmark `scaling`: train time per environment step from 20 to 320 nodes, and a 320-node run.
 
 1. For each node count N in 20, 40, 80, 160, 320 a fresh child process builds the default
-   params with ``env.num_nodes = N`` (everything else as params.yaml: 8 envs, PPO 8 x 4, GAT
+   params with ``env.kwargs.num_nodes = N`` (everything else as params.yaml: 8 envs, PPO 8 x 4, GAT
    2 x 4 x 32), runs one untimed iteration (8 episodes), then times 2 iterations (16 episodes:
    collection, GAE, update) of a hook-less ``Trainer``. Time per env step = loop time / env
    steps. Also: directed edges per graph (mean over 20 resets), which kernels the update's
    minibatches take (dense or CSR), the child's peak RSS. Target: per-step time grows at most
    linearly with N (t(320) / t(20) <= 320 / 20).
 2. The 16-episode run at 320 nodes: ``python stages/train.py --no-progress`` (hooks, logs,
-   captures, checkpoints, imports: the whole stage) with ``env.num_nodes: 320`` and
+   captures, checkpoints, imports: the whole stage) with ``env.kwargs.num_nodes: 320`` and
    ``train.episodes: 16`` in a temporary folder; wall time; target <= 120 s.
 
     python bench/run.py --only scaling [--quick]
@@ -42,9 +42,11 @@ def child(num_nodes: int, quick: bool) -> dict:
     from rlpipe.train.run import build_components
     from rlpipe.train.trainer import Trainer
 
-    over = {"env": {"num_nodes": num_nodes}, "train": {"episodes": 10 ** 6, "progress_bar": False}}
+    over = {"env": {"kwargs": {"num_nodes": num_nodes}},
+            "train": {"episodes": 10 ** 6, "progress_bar": False}}
     if quick:
-        over.update(agent=QUICK_AGENT, env={"num_nodes": num_nodes, "requests_per_episode": 12})
+        over.update(agent=QUICK_AGENT,
+                    env={"kwargs": {"num_nodes": num_nodes, "requests_per_episode": 12}})
     params = params_from_dict(project_params_dict(over))
     torch.set_num_threads(params.train.torch_threads or torch.get_num_threads())
     torch.set_flush_denormal(True)
@@ -90,7 +92,8 @@ def run_child(num_nodes: int, quick: bool) -> dict:
 
 
 def stage_run(num_nodes: int, episodes: int, quick: bool) -> float:
-    over = {"env": {"num_nodes": num_nodes}, "train": {"episodes": episodes, "progress_bar": False}}
+    over = {"env": {"kwargs": {"num_nodes": num_nodes}},
+            "train": {"episodes": episodes, "progress_bar": False}}
     if quick:
         over["agent"] = QUICK_AGENT
     with tempfile.TemporaryDirectory(prefix="bench_scaling_") as tmp:
@@ -122,7 +125,7 @@ def run(res: Result, quick: bool) -> None:
         f"(linear: x{allowed:.0f}); 16-episode {big}-node stage run {stage_s:.0f} s")
 
     res.body += [
-        "Default params except `env.num_nodes` (8 envs, PPO 8 epochs x 4 minibatches, GAT 2 layers x 4 "
+        "Default params except `env.kwargs.num_nodes` (8 envs, PPO 8 epochs x 4 minibatches, GAT 2 layers x 4 "
         "heads x 32), a hook-less `Trainer` in a fresh process per size: 1 untimed iteration, then 2 timed "
         "(16 episodes: collection, GAE, update); denormals flushed as training does. Edges: directed "
         "`edge_links` per graph, mean of 20 resets (bounded-degree generator: radius "

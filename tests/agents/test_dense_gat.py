@@ -8,7 +8,9 @@ import torch
 from gymnasium.spaces import GraphInstance
 from torch_geometric.nn import GATConv, GATv2Conv
 
-import rlpipe.envs  # noqa: F401
+import rlpipe.envs
+
+rlpipe.envs.register()
 from rlpipe.agents.dense_gat import DENSE_MAX_NODES, DenseAdjacency, dense_conv, supports_dense
 from rlpipe.agents.graph import collate_graphs
 from rlpipe.agents.networks import GATEncoder

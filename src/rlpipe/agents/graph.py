@@ -66,7 +66,7 @@ class GraphBatch:
     Shapes:
         - x: [N_total, F] node features
         - edge_index: [2, E_total] (source row 0, target row 1), node indices offset per graph
-        - edge_attr: [E_total, D]
+        - edge_attr: [E_total, D_edge] (a zero column [E_total, 1] for graphs without edge features)
         - batch: [N_total] graph index of every node
         - ptr: [B + 1] node offset of each graph (graph g holds nodes ptr[g]:ptr[g+1])
         - edge_ptr: [B + 1] edge offset of each graph (its edges are columns
@@ -148,8 +148,8 @@ def collate_graphs(graphs: Sequence, dense_max_nodes: int = 0) -> GraphBatch:
                    if len(graphs) else np.zeros((0, 2), np.int64))
     edge_batch = np.repeat(np.arange(len(graphs), dtype=np.int64), e_sizes)
     edge_index = (local_links + ptr[edge_batch][:, None]).T
-    edges = [g.edges if g.edges is not None else np.zeros((len(g.edge_links), 1), np.float32)
-             for g in graphs]
+    edges = [np.asarray(g.edges).reshape(len(g.edge_links), -1) if g.edges is not None
+             else np.zeros((len(g.edge_links), 1), np.float32) for g in graphs]
     edge_attr = np.ascontiguousarray(np.concatenate(edges, axis=0), dtype=np.float32)
     batch = np.repeat(np.arange(len(graphs), dtype=np.int64), sizes)
     dense = None
