@@ -118,7 +118,7 @@ def replay_collect(agent, batches) -> tuple[float, float]:
 
 
 def replay_update(agent, algorithm, rollout, rng_state) -> float:
-    """Seconds of the update's collate + forward + loss + backward on the same minibatches."""
+    """Seconds of the update's collate (once) + forward + loss + backward on the same minibatches."""
     import torch
 
     cfg = algorithm.cfg
@@ -127,8 +127,9 @@ def replay_update(agent, algorithm, rollout, rng_state) -> float:
     agent.actor.train()
     agent.critic.train()
     t0 = time.perf_counter()
+    collated = agent.collate(rollout.observations)     # once per rollout, as the update does
     for idx in algorithm.minibatches_of(len(rollout)):  # the update's own minibatches and losses
-        pg, v, ent, _ = algorithm.losses(rollout, idx)
+        pg, v, ent, _ = algorithm.losses(rollout, idx, collated)
         loss = pg - cfg.ent_coef * ent + cfg.vf_coef * v
         algorithm.actor_optim.zero_grad(set_to_none=True)
         algorithm.critic_optim.zero_grad(set_to_none=True)

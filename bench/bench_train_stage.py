@@ -12,6 +12,7 @@ measured before the dense kernels (0.938 +- 0.002, BENCHMARKS.md `learning`).
 from __future__ import annotations
 
 import csv
+import resource
 import statistics
 import subprocess
 import tempfile
@@ -27,32 +28,37 @@ TARGET_S = 90.0
 BEFORE = (0.938, 0.002)   # GAT-PPO final accuracy before this change (BENCHMARKS.md learning)
 
 
-def one_run(params: dict, folder: Path) -> tuple[float, float]:
+def one_run(params: dict, folder: Path) -> tuple[float, float, float]:
+    """(wall s, CPU s of the stage process, final accuracy)."""
     folder.mkdir(parents=True)
     write_yaml(folder / "params.yaml", params)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     p = subprocess.run([PYTHON, str(ROOT / "stages" / "train.py"), "--no-progress"], cwd=folder,
                        capture_output=True, text=True, timeout=3600, env=tool_env())
     wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     if p.returncode != 0:
         raise RuntimeError(f"train stage failed ({p.returncode}):\n{p.stderr[-3000:]}")
     with open(folder / "training_output" / "episodes.csv", newline="") as f:
         rows = list(csv.DictReader(f))[-50:]
-    return wall, statistics.mean(float(r["Deployment Accuracy"]) for r in rows)
+    return wall, cpu, statistics.mean(float(r["Deployment Accuracy"]) for r in rows)
 
 
 def run(res: Result, quick: bool) -> None:
     seeds = (0,) if quick else (0, 1, 2)
     over = {"train": {"episodes": 16, "num_envs": 4}, "env": QUICK_ENV, "agent": QUICK_AGENT} \
         if quick else {}
-    walls, accs = [], []
+    walls, cpus, accs = [], [], []
     with tempfile.TemporaryDirectory(prefix="bench_train_stage_") as tmp:
         for seed in seeds:
             params = deep_update(project_params_dict(over), {"train": {"seed": seed}})
-            wall, acc = one_run(params, Path(tmp) / f"s{seed}")
+            wall, cpu, acc = one_run(params, Path(tmp) / f"s{seed}")
             walls.append(wall)
+            cpus.append(cpu)
             accs.append(acc)
-            say(f"  [train_stage] seed {seed}: {wall:.1f} s, final accuracy {acc:.3f}")
+            say(f"  [train_stage] seed {seed}: {wall:.1f} s wall, {cpu:.1f} s CPU, final accuracy {acc:.3f}")
     med = statistics.median(walls)
     mean = statistics.mean(accs)
     sd = statistics.stdev(accs) if len(accs) > 1 else 0.0
@@ -63,10 +69,10 @@ def run(res: Result, quick: bool) -> None:
         "The project's params.yaml unchanged except `train.seed`; `python stages/train.py --no-progress` "
         "(the command `dvc repro` runs for the train stage), one run at a time, in temporary folders.",
         "",
-        "| seed | wall time | final accuracy (last 50 episodes) |",
-        "|---|---|---|",
-    ] + [f"| {s} | {w:.1f} s | {a:.3f} |" for s, w, a in zip(seeds, walls, accs)] + [
-        f"| mean ± sd | {statistics.mean(walls):.1f} s | {mean:.3f} ± {sd:.3f} |",
+        "| seed | wall time | CPU time of the stage process | final accuracy (last 50 episodes) |",
+        "|---|---|---|---|",
+    ] + [f"| {s} | {w:.1f} s | {c:.1f} s | {a:.3f} |" for s, w, c, a in zip(seeds, walls, cpus, accs)] + [
+        f"| mean ± sd | {statistics.mean(walls):.1f} s | {statistics.mean(cpus):.1f} s | {mean:.3f} ± {sd:.3f} |",
         "",
         f"Before the dense kernels: 214-243 s per run and {BEFORE[0]:.3f} ± {BEFORE[1]:.3f} "
         "(BENCHMARKS.md `learning`, 2026-11-23). The dense path rounds differently from PyG's layers "
@@ -75,5 +81,7 @@ def run(res: Result, quick: bool) -> None:
     ]
     res.check("train stage wall time, median of runs", med, f"<= {TARGET_S:.0f} s",
               med <= TARGET_S if not quick else None, "{:.1f} s")
+    res.check("train stage CPU time (the stage process), median of runs", statistics.median(cpus),
+              "", None, "{:.1f} s")
     res.check(f"final accuracy, mean ± sd (before {BEFORE[0]:.3f} ± {BEFORE[1]:.3f})",
               f"{mean:.3f} ± {sd:.3f}", "within noise", within if not quick else None, "{}")
