@@ -142,19 +142,23 @@ def dense_gat_conv(conv: GATConv, x: Tensor, graph: DenseAdjacency) -> tuple[Ten
     """
     b, n, f = x.shape
     h, c = conv.heads, conv.out_channels
-    a_src, a_dst = (x @ attention_weights(conv).t()).split([h, h], dim=-1)  # [B, N, H] each
-    alpha = _attention(conv, a_src, a_dst, graph)                          # [B, N(s), H, N(t)]
-    by_target = alpha.view(b, n, h * n).transpose(1, 2)                    # [B, (H, N(t)), N(s)]
     if f < c:
+        a, xw = x @ attention_weights(conv).t(), None                      # [B, N, 2H]
+    else:   # one matmul for the logit terms and the features; split: one gradient buffer
+        a, xw = (x @ torch.cat([attention_weights(conv), conv.lin.weight]).t()).split(
+            [2 * h, h * c], dim=-1)
+    a_src, a_dst = a.split([h, h], dim=-1)                                  # [B, N, H] each
+    alpha = _attention(conv, a_src, a_dst, graph)                          # [B, N(s), H, N(t)]
+    if f < c:
+        by_target = alpha.view(b, n, h * n).transpose(1, 2)                # [B, (H, N(t)), N(s)]
         z = (by_target @ x).view(b, h, n, f).transpose(1, 2).reshape(b, n, h * f)
         out = z @ head_projection(conv).t()
     elif conv.concat:
-        xw = (x @ conv.lin.weight.t()).view(b, n, h, c).transpose(1, 2)   # [B, H, N, C]
-        out = alpha.permute(0, 2, 3, 1) @ xw                                # [B, H, N(t), C]
+        out = alpha.permute(0, 2, 3, 1) @ xw.reshape(b, n, h, c).transpose(1, 2)   # [B, H, N, C]
         out = out.transpose(1, 2).reshape(b, n, h * c)
     else:
-        xw = (x @ conv.lin.weight.t()).view(b, n * h, c)                    # [B, (N(s), H), C]
-        out = torch.bmm(alpha.view(b, n * h, n).transpose(1, 2), xw).div_(h)   # [B, N(t), C]
+        stacked = xw.reshape(b, n * h, c)                                   # [B, (N(s), H), C]
+        out = torch.bmm(alpha.view(b, n * h, n).transpose(1, 2), stacked).div_(h)   # [B, N(t), C]
     return finish(conv, out, x), alpha.permute(0, 2, 3, 1)
 
 

@@ -205,7 +205,11 @@ def sparse_gat_conv(conv: GATConv, x: Tensor, graph: SparseAdjacency) -> tuple[T
     """
     n, f = x.shape
     h, c = conv.heads, conv.out_channels
-    a = x @ attention_weights(conv).t()                                  # [N, 2H]
+    if f < c:
+        a, xw = x @ attention_weights(conv).t(), None                   # [N, 2H]
+    else:   # one matmul for the logit terms and the features
+        a, xw = (x @ torch.cat([attention_weights(conv), conv.lin.weight]).t()).split(
+            [2 * h, h * c], dim=-1)
     logits = a[graph.col, :h] + a[graph.row, h:]                         # [E', H]
     if graph.edge_attr is not None:
         v = edge_vector(conv, graph.edge_attr.shape[1])
@@ -218,7 +222,7 @@ def sparse_gat_conv(conv: GATConv, x: Tensor, graph: SparseAdjacency) -> tuple[T
         z = _CSRAggregate.apply(alpha, x, graph.heads(h, shared=True))   # [H*N, F]
         out = z.view(h, n, f).transpose(0, 1).reshape(n, h * f) @ head_projection(conv).t()
     else:
-        xw = (x @ conv.lin.weight.t()).view(n, h, c).transpose(0, 1).reshape(h * n, c)
+        xw = xw.reshape(n, h, c).transpose(0, 1).reshape(h * n, c)     # head-major [H*N, C]
         out = _CSRAggregate.apply(alpha, xw, graph.heads(h, shared=False)).view(h, n, c)
         out = out.transpose(0, 1).reshape(n, h * c) if conv.concat else out.mean(0)
     return finish(conv, out, x), alpha
