@@ -42,8 +42,10 @@ from torch_geometric.nn import GATConv, GATv2Conv
 from rlpipe.agents.gat_common import (attention_weights, edge_vector, finish, head_projection,
                                       loop_fill, plain_gat)
 
-#: Largest graph (nodes) that the agents batch densely; above it PyG's sparse layers run.
-#: Measured crossover on this project's machine: see bench/bench_dense.py and BENCHMARKS.md.
+#: Largest graph (nodes) that the agents batch densely; larger graphs take the CSR kernels of
+#: :mod:`rlpipe.agents.sparse_gat`. The measured crossover of the update's unit of work (actor +
+#: critic forward+backward on 100 bounded-degree graphs): dense faster up to 32 nodes, slower
+#: from 40 (``bench/bench_dense.py``, BENCHMARKS.md ``dense``). Dense memory grows as N^2.
 DENSE_MAX_NODES = 32
 
 def self_loop_attr(adj: Tensor, edge_attr: Tensor, fill_value) -> Tensor:

@@ -5,7 +5,8 @@ Observations of the graph environments are ``gymnasium.spaces.GraphInstance`` ob
 (node offsets added to edge indices, a ``batch`` vector mapping nodes to graphs), but straight from
 numpy, which is several times cheaper than building ``Data`` objects first. For small graphs it
 also builds a padded dense view (:class:`DenseGraphs`: ``[B, N, N]`` adjacency and edge features)
-for the dense attention kernels of :mod:`rlpipe.agents.dense_gat`.
+for the dense attention kernels of :mod:`rlpipe.agents.dense_gat`; larger batches get their CSR
+form on demand (:attr:`GraphBatch.csr`, for :mod:`rlpipe.agents.sparse_gat`).
 
 :meth:`GraphBatch.select` takes some graphs of a batch without going back to numpy, so an update
 collates its rollout once and slices a minibatch per step.
@@ -30,8 +31,8 @@ class DenseGraphs:
 
     ``adj[b, j, i]`` is True when graph ``b`` has an edge from source ``j`` to target ``i``
     (rows are sources, as in ``torch_geometric.utils.to_dense_adj``); self-loops of the input
-    are left out (the layers add their own). Padding nodes have zero
-    features, no edges and ``mask`` False.
+    are left out (the layers add their own). Padding nodes have zero features, no edges and
+    ``mask`` False.
 
     Shapes:
         - x: [B, N, F]
