@@ -1,4 +1,9 @@
-"""A tqdm progress bar: episode, mean reward and accuracy."""
+"""A tqdm progress bar: episode, mean reward and accuracy.
+
+Log lines reach the console through ``tqdm.write`` (:mod:`rlpipe.hooks.text_log`), above the bar.
+The bar closes when the run ends or stops, before the final log line: the trainer calls this hook
+first (it heads the hook list).
+"""
 from __future__ import annotations
 
 from rlpipe.hooks.base import EpisodeRecord, Hook, RunInfo
@@ -20,6 +25,13 @@ class ProgressHook(Hook):
             post["acc"] = f"{sum(self.acc) / len(self.acc):.3f}"
         self.bar.set_postfix(post, refresh=False)
 
+    def on_interrupt(self, run: RunInfo, reason: str) -> None:
+        self.close()
+
+    def on_train_end(self, run: RunInfo, result: dict) -> None:
+        self.close()
+
     def close(self) -> None:
-        if hasattr(self, "bar"):
+        if getattr(self, "bar", None) is not None:
             self.bar.close()
+            self.bar = None

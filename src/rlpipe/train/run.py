@@ -177,8 +177,8 @@ def train(params: Params, root: Path = Path("."), extra_hooks=(), console: bool 
                        params.checkpoint.store_separately),
         *extra_hooks,
     ]
-    if params.train.progress_bar and console:
-        hooks.hooks.append(ProgressHook())
+    if params.train.progress_bar and console:  # first: closes the bar before the last log line
+        hooks.hooks.insert(0, ProgressHook())
     unwrapped = envs[0].unwrapped
     run = RunInfo(
         params=params, root=root, fingerprint=fp, params_digest=params_digest(params),
