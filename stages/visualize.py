@@ -1,7 +1,7 @@
 """DVC stage ``visualize``: figures from the summary tables and the training captures.
 
 Reads the ``visualize`` and ``experiment`` sections of params.yaml (experiment.directory holds
-``captures/``), ``data/summary/{episodes,updates,steps}.parquet`` and, when present,
+``captures/``) and ``train.gamma`` (the value figure compares values with returns discounted by it), ``data/summary/{episodes,updates,steps}.parquet`` and, when present,
 ``<experiment.directory>/captures/``; writes the PNG/GIF files of ``plots/``. Run from the
 repository root:  python stages/visualize.py [--params params.yaml]
 
@@ -29,7 +29,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                     "the figures; the others become small placeholder images.",
     )
     p.add_argument("--params", default="params.yaml", metavar="PATH",
-                   help="parameters file; only its 'visualize' and 'experiment' sections are read "
+                   help="parameters file; only its 'visualize' and 'experiment' sections and "
+                        "'train.gamma' are read "
                         "(default: params.yaml)")
     return p.parse_args(argv)
 
@@ -38,15 +39,16 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
 
     def _main() -> int:
-        from rlpipe.config import load_sections
+        from rlpipe.config import load_sections, load_setting
 
         sections = load_sections(args.params, ("visualize", "experiment"))
+        gamma = load_setting(args.params, "train.gamma")  # the value figure's discount
         import matplotlib
 
         matplotlib.use("Agg")
         from rlpipe.plots.stage import run_visualize
 
-        return run_visualize(sections["visualize"], sections["experiment"])
+        return run_visualize(sections["visualize"], sections["experiment"], gamma=gamma)
 
     return run_stage("visualize", _main)
 

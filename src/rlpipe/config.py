@@ -446,3 +446,14 @@ def load_sections(path: str | os.PathLike, names: tuple[str, ...]) -> dict[str, 
     if unknown:
         raise ConfigError(f"{unknown[0]}: unknown section (allowed: {', '.join(Params.SECTIONS)})")
     return {n: build(Params.SECTIONS[n], data.get(n), n) for n in names}
+
+
+def load_setting(path: str | os.PathLike, name: str) -> Any:
+    """One validated setting, ``section.key``, of a section that the calling stage does not own
+    (visualize reads ``train.gamma``): the rest of that section is neither read nor validated,
+    and a missing key gives the default."""
+    section, key = name.split(".", 1)
+    data = read_params_file(path)
+    values = data.get(section) if isinstance(data, Mapping) else None
+    given = {key: values[key]} if isinstance(values, Mapping) and key in values else {}
+    return getattr(build(Params.SECTIONS[section], given, section), key)

@@ -12,7 +12,8 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from rlpipe.errors import InputFileError  # noqa: E402
-from rlpipe.plots import FigureUnavailable, inputs, projection, synthetic  # noqa: E402
+from rlpipe.plots import FigureUnavailable, inputs, projection  # noqa: E402
+from tests import synthetic  # noqa: E402
 from rlpipe.plots.animation import (  # noqa: E402
     GraphTrace, SimpleTrace, episode_gif, frame_indices, validate_trace,
 )
@@ -20,10 +21,10 @@ from rlpipe.plots.attention import (  # noqa: E402
     attention_figure, attention_matrices, type_pair_means, validate_attention,
 )
 from rlpipe.plots.embeddings import pca_figure, tsne_figure, validate_embeddings  # noqa: E402
-from rlpipe.plots.style import moving_average  # noqa: E402
 from rlpipe.plots.training import (  # noqa: E402
-    action_window_counts, actions_figure, performance_metrics, reward_to_go,
+    action_window_counts, actions_figure, performance_metrics,
 )
+from rlpipe.plots.value import reward_to_go  # noqa: E402
 
 
 # --------------------------------------------------------------------------- attention
@@ -174,13 +175,6 @@ def test_pca_figure_plots_the_projection_of_the_capture() -> None:
 
 
 # --------------------------------------------------------------------------- training series
-def test_moving_average_skips_nan() -> None:
-    y = np.array([1.0, np.nan, 3.0, 5.0, np.nan, np.nan, np.nan])
-    np.testing.assert_allclose(moving_average(y, 2)[:4], [1.0, 1.0, 3.0, 4.0])
-    assert np.isnan(moving_average(y, 2)[-1])
-    np.testing.assert_allclose(moving_average(np.arange(5.0), 1), np.arange(5.0))
-
-
 def test_reward_to_go_per_episode() -> None:
     # rows shuffled; episode 2 is sub-sampled (steps 1, 3) -> not exact
     ep = np.array([1, 2, 1, 1, 2, 3])
@@ -190,6 +184,11 @@ def test_reward_to_go_per_episode() -> None:
     np.testing.assert_allclose(rtg[[2, 0, 3]], [6.0, 5.0, 3.0])
     assert rtg[5] == 7.0
     assert exact.tolist() == [True, False, True, True, False, True]
+    # discounted: G_t = r_t + γ G_{t+1} within each episode (episode 1: rewards 1, 2, 3)
+    g, exact_g = reward_to_go(ep, st, rw, gamma=0.5)
+    np.testing.assert_allclose(g[[2, 0, 3]], [1 + 0.5 * 2 + 0.25 * 3, 2 + 0.5 * 3, 3.0])
+    np.testing.assert_allclose(g[[4, 1]], [4 + 0.5 * 5, 5.0])  # by step order, not row order
+    assert (exact_g == exact).all()
 
 
 def test_action_window_counts() -> None:

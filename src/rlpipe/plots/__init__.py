@@ -2,7 +2,8 @@
 
 One module per job:
 
-- :mod:`rlpipe.plots.style` — palette, matplotlib style, smoothing helper.
+- :mod:`rlpipe.plots.style` — palette, matplotlib style, integer ticks, smoothing legend
+  (the moving average is :mod:`rlpipe.smoothing`, shared with summarize).
 - :mod:`rlpipe.plots.render` — figure → PNG bytes, placeholders.
 - :mod:`rlpipe.plots.inputs` — read the summary Parquet files and the capture files.
 - :mod:`rlpipe.plots.projection` — PCA and t-SNE (arrays only; no matplotlib).
@@ -11,7 +12,6 @@ One module per job:
 - :mod:`rlpipe.plots.attention` — GAT attention heatmaps per layer and head.
 - :mod:`rlpipe.plots.animation` — the animated captured episode (GIF).
 - :mod:`rlpipe.plots.stage` — orchestration: pick figures, write every output atomically.
-- :mod:`rlpipe.plots.synthetic` — synthetic inputs for tests and benchmarks.
 
 This package imports nothing heavy at import time; each module imports what it draws with.
 """

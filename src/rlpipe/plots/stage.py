@@ -18,7 +18,7 @@ from typing import Callable
 
 import numpy as np
 
-from rlpipe.config import ALL_FIGURES, ExperimentConfig, VisualizeConfig
+from rlpipe.config import ALL_FIGURES, ExperimentConfig, TrainConfig, VisualizeConfig
 from rlpipe.io_utils import atomic_write_bytes
 from rlpipe.plots import FIGURE_OUTPUTS
 from rlpipe.plots import inputs, projection
@@ -101,8 +101,9 @@ TABLES_NEEDED = {
 
 
 def run_visualize(vis: VisualizeConfig, exp: ExperimentConfig, root: Path | str = ".",
-                  log: Callable[[str], None] = print) -> int:
-    """Draw every figure of ``vis.figures`` into ``<root>/plots/``; placeholders for the rest."""
+                  log: Callable[[str], None] = print, gamma: float | None = None) -> int:
+    """Draw every figure of ``vis.figures`` into ``<root>/plots/``; placeholders for the rest.
+    ``gamma``: the run's ``train.gamma`` (the value figure's discount; None = its default)."""
     from rlpipe.plots import animation, attention, embeddings, training
 
     t_start = time.perf_counter()
@@ -142,7 +143,8 @@ def run_visualize(vis: VisualizeConfig, exp: ExperimentConfig, root: Path | str 
             "loss": lambda: training.loss_figure(run.table("updates"), run.table("episodes"), s),
             "actions": lambda: training.actions_figure(run.table("steps"), s),
             "entropy": lambda: training.entropy_figure(run.table("updates"), run.table("episodes"), s),
-            "value": lambda: training.value_figure(run.table("steps"), run.table("updates"), s),
+            "value": lambda: training.value_figure(run.table("steps"), run.table("updates"), s,
+                                                   TrainConfig().gamma if gamma is None else gamma),
             "performance": lambda: training.performance_figure(run.table("episodes"), s),
             "attention": lambda: _attention(captures, capture_notes, attention),
             "animation": lambda: _animation(run, captures, capture_notes, animation),
