@@ -15,10 +15,10 @@ Moving averages are computed on the **full** series by :func:`rlpipe.smoothing.s
 mean over ``summarize.window`` rows, narrowed to at most a tenth of the series (so the 60 updates
 of a default run get a 5-update window, its 480 episodes a 47-episode one; a series of fewer than
 30 rows is left unsmoothed), cut short at both ends of the series; finite values only. Rows
-whose x is missing, or whose y values are all missing, are left out (an environment without an
-oracle gives a header-only ``accuracy.csv``); the remaining rows are then downsampled to at most
-``summarize.max_points``, evenly strided, always keeping the first and the last. Missing/NaN
-cells are written empty.
+whose x is missing, or whose y values are all missing, are left out (an environment without
+reference decisions gives a header-only ``accuracy.csv``); the remaining rows are then
+downsampled to at most ``summarize.max_points``, evenly strided, always keeping the first and
+the last. Missing/NaN cells are written empty.
 """
 from __future__ import annotations
 
