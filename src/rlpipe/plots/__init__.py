@@ -8,6 +8,8 @@ One module per job:
 - :mod:`rlpipe.plots.inputs` — read the summary Parquet files and the capture files.
 - :mod:`rlpipe.plots.projection` — PCA and t-SNE (arrays only; no matplotlib).
 - :mod:`rlpipe.plots.training` — reward, loss, entropy, value, performance, actions.
+- :mod:`rlpipe.plots.value` — the value figure (estimate against the discounted return).
+- :mod:`rlpipe.plots.curves` — raw series under their moving average, shared by the curve figures.
 - :mod:`rlpipe.plots.embeddings` — PCA and t-SNE of captured node/observation embeddings.
 - :mod:`rlpipe.plots.attention` — GAT attention heatmaps per layer and head.
 - :mod:`rlpipe.plots.animation` — the animated captured episode (GIF).
