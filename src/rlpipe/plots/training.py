@@ -259,7 +259,7 @@ def actions_figure(steps: Table, smoothing: int) -> Figure:
                  label="reference action (lowest index of the reference set)")
         match = float(np.mean(action[sel] == reference[sel])) if sel.any() else math.nan
         ax_b.set_title(f"Chosen vs reference, episodes {first_ep}–{ep_hi}\n"
-                       f"(same action as the reference's lowest-index choice: {_fmt(match)})",
+                       f"(chosen = the reference's lowest index: {_fmt(match)})",
                        fontsize=10)
         ax_b.set_xlabel("action index")
         integer_ticks(ax_b.xaxis)
