@@ -112,7 +112,7 @@ def migrate(state: dict[str, Any], path: Path) -> tuple[dict[str, Any], str | No
     oldest = min((v for v in MIGRATIONS if v < current), default=current)
     if isinstance(version, bool) or not isinstance(version, int) or not oldest <= version < current:
         newer = "; written by a newer rlpipe?" if isinstance(version, int) and version > current else ""
-        also = f" and migrates versions {oldest} to {current - 1}" if oldest < current else ""
+        also = f" and migrates from version {oldest}" if oldest < current else ""
         raise CheckpointError(f"{path}: checkpoint format version {version!r} is not supported "
                               f"(this rlpipe reads version {current}{also}{newer})")
     start = version

@@ -90,8 +90,8 @@ class Context:
         ``visualize.formats`` (side by side), anything else (a GIF) as it is."""
         if not name.endswith(".png"):
             return [(name, "")]
-        stem = name[:-len(".png")]
-        return [(f"{stem}.{fmt}", fmt) for fmt in self.vis.formats]
+        stem = name[:-len(".png")]  # png first whatever the order asked: its bytes never depend
+        return [(f"{stem}.{fmt}", fmt) for fmt in FIGURE_FORMATS if fmt in self.vis.formats]
 
     def write(self, name: str, data: bytes, placeholder: bool = False) -> None:
         atomic_write_bytes(self.out_dir / name, data)
