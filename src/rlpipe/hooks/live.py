@@ -11,9 +11,11 @@ repository root (``rlpipe.paths``; dvc.yaml declares them as outputs of the trai
   (``Update,Episode,Actor Loss,Critic Loss,Policy Entropy``), for ``dvc plots show``.
 
 All three are rewritten atomically after every rollout (``RECORD``: before a checkpoint covers
-it). Each series holds at most :data:`MAX_POINTS` rows: the rows whose key (episode, update) is a
-multiple of a power-of-two stride, plus the newest; the stride doubles as the run grows, so the
-cost of a rewrite stays bounded. A resume keeps the rows up to the checkpoint's episode.
+it), without fsync (a kill never tears them; they hold nothing the logs do not, and the next
+rollout rewrites them). Each series holds at most :data:`MAX_POINTS` rows: the rows whose key
+(episode, update) is a multiple of a power-of-two stride, plus the newest; the stride doubles as
+the run grows, so the cost of a rewrite stays bounded. A resume keeps the rows up to the
+checkpoint's episode.
 """
 from __future__ import annotations
 
@@ -54,11 +56,13 @@ class LiveSeries:
         self.episode_index = self.columns.index(episode_column)
         self.max_points = max_points
         self.rows: list[tuple] = []
+        self.lines: list[str] = []  # the rows as CSV lines, kept beside them (rendered once)
         self.stride = 1
 
     def load(self, keep_through: int) -> None:
         """Read the file and keep the rows of episodes <= ``keep_through`` (a resume)."""
-        self.rows = []
+        self._set([])
+        self.stride = 1
         try:
             with open(self.path, newline="") as f:
                 lines = list(csv.reader(f))
@@ -66,30 +70,42 @@ class LiveSeries:
             return
         if not lines or tuple(lines[0]) != self.columns:
             return
+        rows = []
         for cells in lines[1:]:
             try:
                 key, episode = int(cells[0]), int(cells[self.episode_index])
             except (ValueError, IndexError):
                 continue
             if episode <= keep_through and len(cells) == len(self.columns):
-                self.rows.append((key, *cells[1:]))
-        if self.rows:
-            self.stride = stride_for(self.rows[-1][0], self.max_points)
-            last = self.rows[-1]
-            self.rows = [r for r in self.rows[:-1] if r[0] % self.stride == 0] + [last]
+                rows.append((key, *cells[1:]))
+        if rows:
+            self.stride = stride_for(rows[-1][0], self.max_points)
+            self._set([r for r in rows[:-1] if r[0] % self.stride == 0] + [rows[-1]])
+
+    def _set(self, rows: list[tuple]) -> None:
+        self.rows = rows
+        self.lines = [_line(r) for r in rows]
 
     def add(self, row: tuple) -> None:
         if self.rows and self.rows[-1][0] % self.stride:
             self.rows.pop()  # the previous newest row, off the grid
+            self.lines.pop()
         self.rows.append(row)
+        self.lines.append(_line(row))
         while len(self.rows) > self.max_points:
             self.stride *= 2
-            self.rows = [r for r in self.rows[:-1] if r[0] % self.stride == 0] + [self.rows[-1]]
+            keep = [i for i, r in enumerate(self.rows[:-1]) if r[0] % self.stride == 0]
+            keep.append(len(self.rows) - 1)
+            self.rows = [self.rows[i] for i in keep]
+            self.lines = [self.lines[i] for i in keep]
 
     def text(self) -> str:
-        body = "".join(",".join(format_cell(v) if not isinstance(v, str) else v for v in r) + "\n"
-                       for r in self.rows)
-        return ",".join(self.columns) + "\n" + body
+        return ",".join(self.columns) + "\n" + "".join(self.lines)
+
+
+def _line(row: tuple) -> str:
+    """A CSV line: cells as in the logs (``format_cell``); cells read back from a file as they are."""
+    return ",".join(v if isinstance(v, str) else format_cell(v) for v in row) + "\n"
 
 
 def _finite(value) -> float | None:
@@ -152,9 +168,10 @@ class LiveHook(Hook):
         self._write(metrics)
 
     def _write(self, metrics: dict) -> None:
-        atomic_write_text(self.root / LIVE_REWARD, self.reward.text())
-        atomic_write_text(self.root / LIVE_LOSSES, self.losses.text())
-        atomic_write_text(self.root / LIVE_METRICS, json.dumps(_clean(metrics), indent=1) + "\n")
+        atomic_write_text(self.root / LIVE_REWARD, self.reward.text(), durable=False)
+        atomic_write_text(self.root / LIVE_LOSSES, self.losses.text(), durable=False)
+        atomic_write_text(self.root / LIVE_METRICS, json.dumps(_clean(metrics), indent=1) + "\n",
+                          durable=False)
 
 
 def _clean(d: dict) -> dict:
