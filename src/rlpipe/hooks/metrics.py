@@ -72,7 +72,6 @@ class MetricsHook(Hook):
                                   f"episode {keep} (lost in a crash before they reached the disk)")
         for note in self.notes:
             logging.getLogger("rlpipe").info("resume: %s", note)
-        self.run = run
         self.last_mean_reward: float | None = None
         interval = resolve_interval(self.write_interval_setting, run.target_episodes, 100)
         sinks = []  # (sink, its interval)

@@ -82,7 +82,7 @@ def _check_folder(key: str, root: Path, rel: str) -> None:
                               f"is a file, got {rel!r}")
 
 
-_PARTIAL_CHECKPOINT_DIR = re.compile(r"^\.ckpt_ep\d{6,}\.\w{8}$")  # save_checkpoint's mkdtemp
+_PARTIAL_CHECKPOINT_DIR = re.compile(r"^\.(ckpt_ep\d{6,}|best)\.\w{8}$")  # save_checkpoint's mkdtemp
 
 
 def _remove_leftovers(ckpt_dir: Path, out_dir: Path, live_dir: Path) -> int:
