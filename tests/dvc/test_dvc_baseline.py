@@ -1,5 +1,6 @@
-"""The committed baseline (metrics.json and data/plots/*.csv of the default run) keeps a fresh
-clone's `dvc metrics diff` / `dvc plots diff HEAD` working, and has the shape summarize writes."""
+"""The committed baseline (the git-tracked outputs of the default run: metrics.json,
+data/plots/*.csv, live/*) keeps a fresh clone's `dvc metrics show/diff` and `dvc plots diff HEAD`
+working, and has the shape the current code writes."""
 from __future__ import annotations
 
 import json
@@ -9,41 +10,78 @@ from pathlib import Path
 import pytest
 import yaml
 
-from rlpipe.summarize.series import SERIES_FILES
 from tests.helpers import REPO, dvc, git, make_dvc_repo
 
 pytestmark = pytest.mark.dvc
 
 
-def keys(doc: dict) -> set[str]:
-    return {f"{group}.{key}" for group, values in doc.items() for key in values}
+def keys(doc, prefix: str = "") -> set[str]:
+    """Dotted key paths of a JSON document (what `dvc metrics` shows as metric names)."""
+    if not isinstance(doc, dict):
+        return {prefix}
+    return {k for name, value in doc.items() for k in keys(value, f"{prefix}{name}.")}
 
 
 def header(path: Path) -> str:
     return path.read_text().split("\n", 1)[0]
 
 
+def git_tracked_outputs() -> list[str]:
+    """Every output and metrics file of dvc.yaml with `cache: false` (git-tracked)."""
+    found = []
+    for stage in yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"].values():
+        for entry in [*stage.get("outs", []), *stage.get("metrics", [])]:
+            if isinstance(entry, dict):
+                (path, opts), = entry.items()
+                if opts.get("cache") is False:
+                    found.append(path)
+    return found
+
+
+def test_every_git_tracked_output_has_a_committed_baseline():
+    """A fresh clone must hold each one, or `dvc metrics show` / `dvc metrics diff` print
+    "failed to load some metrics" and `dvc plots diff HEAD` has no HEAD side."""
+    tracked = git_tracked_outputs()
+    assert {"metrics.json", "data/plots"} <= set(tracked), tracked
+    for path in tracked:
+        target = REPO / path
+        assert target.is_file() or (target.is_dir() and any(target.iterdir())), path
+
+
+def files_of(path: Path) -> list[Path]:
+    return sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+
+
 def test_baseline_is_the_default_run_in_the_current_shape(dvc_trained_repo: Path):
+    """Same files, JSON keys and CSV headers as what the current code writes (a tiny run here):
+    a change of summarize or of the live files must refresh the baseline."""
+    for path in git_tracked_outputs():
+        ours, fresh = files_of(REPO / path), files_of(dvc_trained_repo / path)
+        assert [p.name for p in ours] == [p.name for p in fresh], path
+        for a, b in zip(ours, fresh):
+            if a.suffix == ".json":
+                assert keys(json.loads(a.read_text())) == keys(json.loads(b.read_text())), a
+            else:
+                assert header(a) == header(b), a
     base = json.loads((REPO / "metrics.json").read_text())
-    fresh = json.loads((dvc_trained_repo / "metrics.json").read_text())
-    assert keys(base) == keys(fresh)  # a summarize change must refresh the baseline
     params = yaml.safe_load((REPO / "params.yaml").read_text())["train"]
     assert base["run"]["episodes"] == params["episodes"] and base["run"]["resumed_count"] == 0
-    for name in SERIES_FILES:
-        assert header(REPO / "data" / "plots" / name) == \
-            header(dvc_trained_repo / "data" / "plots" / name), name
 
 
 def test_fresh_clone_diffs_against_the_baseline(dvc_trained_repo: Path, tmp_path: Path):
     repo = make_dvc_repo(tmp_path / "repo")
-    shutil.copy(REPO / "metrics.json", repo / "metrics.json")
-    shutil.copytree(REPO / "data" / "plots", repo / "data" / "plots")
+    for path in git_tracked_outputs():
+        copy = shutil.copytree if (REPO / path).is_dir() else shutil.copy
+        (repo / path).parent.mkdir(parents=True, exist_ok=True)
+        copy(REPO / path, repo / path)
     git(repo, "add", "-A")
     git(repo, "commit", "-qm", "baseline")
-    shown = dvc(repo, "metrics", "show", "--json").stdout
-    assert "error" not in shown.lower(), shown
+    shown = dvc(repo, "metrics", "show")
+    assert "failed" not in (shown.stdout + shown.stderr).lower(), shown.stdout + shown.stderr
     # a run in the workspace (here: the tiny run's files) against the committed baseline
-    shutil.copy(dvc_trained_repo / "metrics.json", repo / "metrics.json")
+    for path in git_tracked_outputs():
+        if (repo / path).is_file():
+            shutil.copy(dvc_trained_repo / path, repo / path)
     out = dvc(repo, "metrics", "diff", "HEAD", "--json")
     assert "failed" not in (out.stdout + out.stderr).lower(), out.stderr
     diff = json.loads(out.stdout)["metrics.json"]
