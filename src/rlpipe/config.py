@@ -78,6 +78,8 @@ def _field(default: Any, check: Callable[[str, Any], None] | None = None,
 
 
 def _type_name(tp: Any) -> str:
+    if tp is Any:
+        return "any value"
     origin = get_origin(tp)
     if origin is Union:
         return " or ".join(_type_name(a) for a in get_args(tp) if a is not type(None))
@@ -90,7 +92,15 @@ def _type_name(tp: Any) -> str:
 
 def _coerce(key: str, tp: Any, value: Any) -> Any:
     """Check ``value`` against the annotation ``tp``; return it converted (int -> float, list -> tuple)."""
+    if tp is Any:
+        return value
     origin = get_origin(tp)
+    if origin is dict:
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{key}: expected a mapping, got {value!r}")
+        key_type, value_type = get_args(tp)
+        return {_coerce(key, key_type, k): _coerce(f"{key}.{k}", value_type, v)
+                for k, v in value.items()}
     if origin is Union:
         args = [a for a in get_args(tp) if a is not type(None)]
         if value is None and type(None) in get_args(tp):
@@ -326,6 +336,57 @@ class VisualizeConfig:
     figures: tuple[str, ...] = _field(ALL_FIGURES, one_of(*ALL_FIGURES))
 
 
+# The sections that define one training run (what the train stage and every sweep trial read).
+TRAIN_SECTIONS = ("env", "agent", "train", "experiment", "checkpoint", "capture")
+SWEEP_ADDRESS_KEYWORDS = ("local", "auto")
+
+
+def ray_address(key: str, v: str) -> None:
+    """'local', 'auto', or host:port of a Ray cluster's head (GCS) node."""
+    if v in SWEEP_ADDRESS_KEYWORDS:
+        return
+    host, sep, port = v.rpartition(":")
+    _check(bool(sep) and bool(host.strip("[]")) and " " not in v and port.isdigit()
+           and 0 < int(port) < 65536, key,
+           "must be 'local', 'auto' or host:port of a Ray head node (e.g. 10.0.0.5:6379)", v)
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    """``sweep``: seeds x grid of training runs on Ray (``dvc repro sweeps/dvc.yaml``).
+
+    Each trial is one full training run: the training sections, then ``episodes``, then one grid
+    point (dotted keys, e.g. ``train.actor_lr``), then one seed as ``train.seed``.
+    """
+
+    seeds: tuple[int, ...] = _field((0, 1, 2), in_range(0, 2**32 - 1))  # one trial per seed per setting
+    grid: dict[str, Any] = _field({})           # dotted training key -> list of values; {} = seeds only
+    address: str = _field("local", ray_address)  # local = embedded Ray here; auto/host:port = a cluster
+    max_concurrent: int = _field(0, non_negative)  # trials in flight; 0 = all, Ray queues them by CPU
+    cpus_per_trial: float = _field(1.0, in_range(0.01, 1024.0))  # Ray CPUs one trial reserves
+    episodes: Union[int, None] = _field(None, in_range(1, 10_000_000))  # overrides train.episodes
+    max_retries: int = _field(2, in_range(0, 100))  # attempts after the first failure of a trial
+    window: int = _field(50, in_range(1, 1_000_000))  # final reward/accuracy: mean of the last N episodes
+
+    def validate(self, s: str) -> None:
+        _check(len(self.seeds) > 0, f"{s}.seeds", "must list at least one seed, e.g. [0, 1, 2]",
+               list(self.seeds))
+        _check(len(set(self.seeds)) == len(self.seeds), f"{s}.seeds", "must not repeat a seed",
+               list(self.seeds))
+        for name, values in self.grid.items():
+            key = f"{s}.grid.{name}"
+            section = name.split(".")[0]
+            _check(name.count(".") >= 1 and all(name.split(".")), key,
+                   "must be a dotted param key such as train.actor_lr", name)
+            _check(section in TRAIN_SECTIONS, key,
+                   f"must name a training section ({', '.join(TRAIN_SECTIONS)})", name)
+            _check(name != "train.seed", key, f"seeds come from {s}.seeds, not the grid", name)
+            _check(isinstance(values, list) and len(values) > 0, key,
+                   "must be a non-empty list of values, e.g. [0.001, 0.003]", values)
+            texts = [json.dumps(v, sort_keys=True) for v in values]
+            _check(len(set(texts)) == len(texts), key, "must not repeat a value", values)
+
+
 @dataclass(frozen=True)
 class Params:
     env: EnvConfig
@@ -336,11 +397,13 @@ class Params:
     capture: CaptureConfig
     summarize: SummarizeConfig
     visualize: VisualizeConfig
+    sweep: SweepConfig
 
     SECTIONS = {
         "env": EnvConfig, "agent": AgentConfig, "train": TrainConfig,
         "experiment": ExperimentConfig, "checkpoint": CheckpointConfig,
         "capture": CaptureConfig, "summarize": SummarizeConfig, "visualize": VisualizeConfig,
+        "sweep": SweepConfig,
     }
 
     @classmethod
@@ -393,6 +456,7 @@ FINGERPRINT_EXCLUDED = {
     "capture": None,
     "summarize": None,
     "visualize": None,
+    "sweep": None,
 }
 
 
