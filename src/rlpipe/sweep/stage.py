@@ -1,0 +1,146 @@
+"""The sweep stage: plan the trials, skip finished ones, run the rest on Ray, aggregate.
+
+Outputs, under the output folder (``sweeps/`` for ``dvc repro sweeps/dvc.yaml``):
+
+* ``trials/<trial_id>/``: each trial's training folders and ``trial.json`` (kept between runs:
+  a rerun skips finished trials and resumes the others from their checkpoints)
+* ``results/episodes.parquet``, ``results/trials.csv``: see :mod:`rlpipe.sweep.aggregate`
+* ``metrics.json``: per setting, mean and sd across seeds (``dvc metrics show``)
+* ``figures/*.png``: see :mod:`rlpipe.sweep.figures`
+
+Exit status: 0 every trial finished; 1 some trial failed after its retries (the others ran, the
+results cover the finished ones, the message names the failed ones); 2 bad params or an
+unreachable cluster, before any trial starts; 130/143 interrupted.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Callable
+
+from rlpipe.config import Params
+from rlpipe.io_utils import StagedWrites
+from rlpipe.sweep import records
+from rlpipe.sweep.grid import Trial, expand, settings
+
+RESULTS_DIR = "results"
+FIGURES_DIR = "figures"
+METRICS_FILE = "metrics.json"
+EXIT_TRIALS_FAILED = 1
+
+Say = Callable[[str], None]
+
+
+def _stdout(msg: str) -> None:
+    print(f"sweep: {msg}", flush=True)
+
+
+def _stderr(msg: str) -> None:
+    print(f"sweep: {msg}", file=sys.stderr, flush=True)
+
+
+def plan_text(params: Params, trials: list[Trial]) -> str:
+    n_settings = len(settings(params.sweep.grid))
+    seeds = len(params.sweep.seeds)
+    return (f"{len(trials)} trial{'s' if len(trials) != 1 else ''} = {n_settings} setting"
+            f"{'s' if n_settings != 1 else ''} x {seeds} seed{'s' if seeds != 1 else ''}, "
+            f"{trials[0].params.train.episodes if trials else 0} episodes each")
+
+
+def check_environments(trials: list[Trial]) -> None:
+    """Make each distinct environment once here, so that a bad ``env.id`` (or env setting) of
+    the grid fails before any trial starts instead of on every worker."""
+    from rlpipe.config import ConfigError
+    from rlpipe.train.run import make_env
+
+    seen: set[str] = set()
+    for trial in trials:
+        key = json.dumps(trial.params.to_dict()["env"], sort_keys=True)
+        if key in seen:
+            continue
+        seen.add(key)
+        try:
+            make_env(trial.params.env).close()
+        except ConfigError as e:
+            where = f" (setting {trial.label})" if any(k.startswith("env.") for k in trial.values) else ""
+            raise ConfigError(f"{e}{where}") from None
+
+
+def run_pending(params: Params, todo: list[Trial], trials_dir: Path, say: Say) -> dict:
+    """Start or join Ray, run ``todo``, leave Ray; returns the outcomes by trial id."""
+    from rlpipe.sweep.cluster import ClusterError, connect, disconnect
+    from rlpipe.sweep.driver import Driver
+
+    cfg = params.sweep
+    cluster = connect(cfg.address, cfg.max_concurrent, cfg.cpus_per_trial)
+    try:
+        say(cluster.describe())
+        if cfg.cpus_per_trial > cluster.max_node_cpus:
+            raise ClusterError(f"sweep.cpus_per_trial: a trial needs {cfg.cpus_per_trial:g} CPUs "
+                               f"but no node of {cfg.address} has more than "
+                               f"{cluster.max_node_cpus:g}")
+        return Driver(todo, trials_dir, cfg, cluster, say).run()
+    finally:
+        disconnect()
+
+
+def write_results(out_dir: Path, trials: list[Trial], finished: list[Trial], window: int,
+                  say: Say) -> None:
+    """Aggregate the finished trials into results/, metrics.json and figures/ (all or nothing)."""
+    from rlpipe.summarize.tables import write_parquet
+    from rlpipe.sweep.aggregate import collect, setting_metrics
+    from rlpipe.sweep.figures import draw_all
+
+    episodes, summaries = collect(out_dir / records.TRIALS_DIR, finished, window)
+    order = list(dict.fromkeys(t.label for t in trials))
+    grid_keys = list(trials[0].values) if trials else []
+    metrics = setting_metrics(summaries, order)
+    metrics["trials"] = {"total": len(trials), "finished": len(finished)}
+    figures_dir = out_dir / FIGURES_DIR
+    staged = StagedWrites()
+    try:
+        write_parquet(episodes, staged.path(out_dir / RESULTS_DIR / "episodes.parquet"))
+        staged.write_text(out_dir / RESULTS_DIR / "trials.csv", summaries.to_csv(index=False))
+        staged.write_text(out_dir / METRICS_FILE, json.dumps(metrics, indent=2) + "\n")
+        names = draw_all(episodes.to_pandas(), summaries, grid_keys, order, window,
+                         lambda name: staged.path(figures_dir / name))
+        staged.commit()
+    except BaseException:
+        staged.abort()
+        raise
+    for old in figures_dir.glob("*.png"):  # figures of grid keys no longer in the grid
+        if old.name not in names:
+            old.unlink()
+    say(f"{episodes.num_rows} episodes of {len(finished)} trials -> {RESULTS_DIR}/episodes.parquet, "
+        f"{RESULTS_DIR}/trials.csv, {METRICS_FILE}, {FIGURES_DIR}/ ({len(names)} figures)")
+
+
+def run(params: Params, out_dir: str | Path = "sweeps", *, say: Say = _stdout,
+        warn: Say = _stderr) -> int:
+    """Run the sweep of ``params.sweep`` into ``out_dir``; returns the exit status."""
+    out_dir = Path(out_dir)
+    trials = expand(params, params.sweep)  # every trial's params checked before anything else
+    trials_dir = out_dir / records.TRIALS_DIR
+    for name in records.remove_stale(trials_dir, [t.trial_id for t in trials]):
+        say(f"removed {records.TRIALS_DIR}/{name}: not a trial of this sweep")
+    todo = [t for t in trials if not records.is_finished(trials_dir, t)]
+    check_environments(todo)
+    say(f"{plan_text(params, trials)}; {len(trials) - len(todo)} finished already, "
+        f"{len(todo)} to run")
+    outcomes = run_pending(params, todo, trials_dir, say) if todo else {}
+    finished = [t for t in trials if records.is_finished(trials_dir, t)]
+    if finished:
+        write_results(out_dir, trials, finished, params.sweep.window, say)
+    done = {t.trial_id for t in finished}
+    failed = [t for t in trials if t.trial_id not in done]
+    for t in failed:
+        outcome = outcomes.get(t.trial_id)
+        tries = len(outcome.attempts) if outcome else 0
+        warn(f"error: trial {t.trial_id} ({t.label}, seed {t.seed}) failed after {tries} "
+             f"attempt{'s' if tries != 1 else ''}: {outcome.error if outcome else 'not run'}")
+    if failed:
+        warn(f"error: {len(failed)} of {len(trials)} trials failed: "
+             f"{', '.join(t.trial_id for t in failed)}; rerun to retry them")
+        return EXIT_TRIALS_FAILED
+    return 0
