@@ -129,7 +129,7 @@ def connect(address: str, max_concurrent: int, cpus_per_trial: float,
     os.dup2(held.fileno(), 2)
     timer = threading.Timer(CONNECT_TIMEOUT_S, _hang, args=(saved, (
         f"{stage}: error: sweep.address: no Ray cluster answered at {address} within "
-        f"{PROBE_TIMEOUT_S + CONNECT_TIMEOUT_S:g} s (is `ray start --head` running there, "
+        f"{CONNECT_TIMEOUT_S:g} s (is `ray start --head` running there, "
         "and is this its port?)\n")))
     timer.daemon = True
     error: Exception | None = None
