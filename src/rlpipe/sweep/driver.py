@@ -109,7 +109,7 @@ class Driver:
         # on the driver's node: it writes this machine's trial folders; it reserves no CPU
         self.store = ray.remote(TrialStore).options(
             num_cpus=0, max_restarts=0, scheduling_strategy=NodeAffinitySchedulingStrategy(
-                cluster.driver_node_id, soft=False)).remote(str(self.trials_dir))
+                cluster.driver_node_id, soft=False)).remote(str(self.trials_dir.resolve()))
         self.outcomes = {t.trial_id: Outcome(t) for t in trials}
         self.history = {t.trial_id: records.past_attempts(self.trials_dir, t) for t in trials}
         self.done = 0
