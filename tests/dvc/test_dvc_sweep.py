@@ -19,7 +19,7 @@ import yaml
 from tests.helpers import (REPO, dvc, dvc_env, edit_params, git, make_dvc_repo, stages_ran,
                            stages_skipped, tree_hashes)
 from tests.sweep.ray_cluster import kill_tree
-from tests.sweep.sweep_helpers import SWEEP_PARAMS, assert_trials_match_single_runs
+from tests.sweep.sweep_helpers import assert_trials_match_single_runs, write_sweep_params
 
 pytestmark = [pytest.mark.dvc, pytest.mark.slow]
 
@@ -31,10 +31,8 @@ OUTPUTS = ("sweeps/trials", "sweeps/results", "sweeps/figures")
 def repo(tmp_path_factory) -> Path:
     """A project repository with the sweeps pipeline and a 2 x 2 tiny sweep, committed."""
     root = tmp_path_factory.mktemp("sweep_dvc")
-    repo = make_dvc_repo(root / "repo", {k: v for k, v in SWEEP_PARAMS.items() if k != "sweep"})
-    params = yaml.safe_load((repo / "params.yaml").read_text())
-    params["sweep"] = {**SWEEP_PARAMS["sweep"], "grid": {"train.actor_lr": [0.001, 0.01]}}
-    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    repo = make_dvc_repo(root / "repo")
+    write_sweep_params(repo / "params.yaml", {"sweep": {"grid": {"train.actor_lr": [0.001, 0.01]}}})
     (repo / "sweeps").mkdir()
     for name in ("dvc.yaml", ".gitignore"):
         shutil.copy(REPO / "sweeps" / name, repo / "sweeps" / name)

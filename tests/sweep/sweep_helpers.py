@@ -7,7 +7,8 @@ from pathlib import Path
 
 import yaml
 
-from tests.helpers import PYTHON, REPO, assert_same_run, deep_update, project_params
+from tests.helpers import (PYTHON, REPO, assert_same_run, deep_update, project_params,
+                           with_env)
 
 # CartPole with a 16-unit MLP: a trial trains in well under a second once torch is imported.
 SWEEP_PARAMS = {
@@ -28,7 +29,8 @@ def sweep_params(overrides: dict | None = None) -> dict:
     a grid given there is the whole grid)."""
     over = dict(overrides or {})
     sweep = {**SWEEP_PARAMS["sweep"], **over.pop("sweep", {})}
-    params = deep_update(project_params(SWEEP_PARAMS), over)
+    rest = {k: v for k, v in SWEEP_PARAMS.items() if k not in ("env", "sweep")}
+    params = deep_update(with_env(project_params(rest), SWEEP_PARAMS["env"]), over)
     params["sweep"] = sweep
     return params
 

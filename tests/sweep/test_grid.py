@@ -6,11 +6,12 @@ import yaml
 
 from rlpipe.config import ConfigError, Params, fingerprint, load_sections
 from rlpipe.sweep.grid import expand, set_dotted, setting_id, setting_label
-from tests.helpers import TINY_PARAMS, deep_update
+from tests.helpers import TINY_PARAMS, deep_update, with_env
 
 
-def params(sweep: dict, **over) -> Params:
-    return Params.from_dict(deep_update(TINY_PARAMS, {"sweep": sweep, **over}))
+def params(sweep: dict, env: dict | None = None, **over) -> Params:
+    data = deep_update(TINY_PARAMS, {"sweep": sweep, **over})
+    return Params.from_dict(with_env(data, env) if env else data)
 
 
 def test_grid_times_seeds_in_order_with_each_trials_params():
@@ -50,6 +51,21 @@ def test_empty_grid_one_seed_is_one_trial_of_the_base_run():
     assert fingerprint(trial.params) == fingerprint(Params.from_dict(TINY_PARAMS))
 
 
+@pytest.mark.parametrize("grid, message", [
+    ({"env.kwargs.num_cloud": [1, 9]}, "sweep.grid: env.kwargs.num_cloud: must be <"),
+    ({"env.kwargs.num_nodez": [9]}, "sweep.grid: env.kwargs.num_nodez: unknown key"),
+    ({"env.id": ["NoSuchEnv-v0"]}, "sweep.grid: env.id: cannot make environment 'NoSuchEnv-v0'"),
+])
+def test_environment_settings_of_the_grid_are_checked_before_any_trial(grid, message):
+    from rlpipe.sweep.stage import check_environments
+
+    p = params({"grid": grid, "seeds": [0]})
+    trials = expand(p, p.sweep)  # valid params: env.kwargs belong to the environment
+    with pytest.raises(ConfigError) as e:
+        check_environments(trials)
+    assert str(e.value).startswith(message) and "(setting env." in str(e.value), str(e.value)
+
+
 def test_list_values_and_nested_keys():
     p = params({"grid": {"agent.mlp_hidden": [[16], [32, 32]]}, "seeds": [0]},
                env={"id": "CartPole-v1"})
@@ -67,7 +83,7 @@ def test_list_values_and_nested_keys():
     ({"grid": {"train.actor_lrr": [0.1]}}, "train.actor_lrr", "unknown key"),
     ({"grid": {"train.actor_lr": [0.001, 5.0]}}, "train.actor_lr", "between"),
     ({"grid": {"train.algo": ["ppo", "dqn"]}}, "train.algo", "one of"),
-    ({"grid": {"env.num_cloud": [1, 9]}}, "env.num_cloud", "< env.num_nodes"),
+    ({"grid": {"env.num_nodes": [9]}}, "env.num_nodes", "unknown key"),
     ({"grid": {"agent.mlp_hidden": [[16], 8]}}, "agent.mlp_hidden", "a list"),
 ])
 def test_invalid_trial_values_name_the_key_before_any_trial(sweep, key, allowed):

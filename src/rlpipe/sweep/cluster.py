@@ -15,6 +15,7 @@ is the same everywhere. Everything else (torch, gymnasium, ...) must be installe
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import logging
 import math
 import os
@@ -24,6 +25,7 @@ import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterable
 
 from rlpipe.errors import RlpipeError
 
@@ -52,11 +54,32 @@ class Cluster:
         return f"joined the Ray cluster at {self.address} ({self.nodes} nodes, {cpus})"
 
 
-def runtime_env() -> dict:
-    """Ship this rlpipe package to every worker (the same code on every node)."""
+def user_module_paths(env_ids: Iterable[str]) -> list[str]:
+    """Where the modules of ``module:Env-v0`` ids live, when they are the user's own files (not
+    installed packages, which every node must install): a package folder or a ``.py`` file."""
+    paths = []
+    for env_id in env_ids:
+        name = env_id.partition(":")[0].split(".")[0] if ":" in env_id else ""
+        try:
+            spec = importlib.util.find_spec(name) if name else None
+        except (ImportError, ValueError):
+            spec = None
+        if spec is None or not spec.origin or spec.origin in ("built-in", "frozen"):
+            continue
+        path = Path(spec.origin)
+        if spec.submodule_search_locations:
+            path = path.parent
+        if not any(part in ("site-packages", "dist-packages") for part in path.parts):
+            paths.append(str(path))
+    return sorted(set(paths))
+
+
+def runtime_env(env_ids: Iterable[str] = ()) -> dict:
+    """Ship this rlpipe package (and the user's own environment modules) to every worker: the
+    same code on every node."""
     import rlpipe
 
-    return {"py_modules": [str(Path(rlpipe.__file__).parent)],
+    return {"py_modules": [str(Path(rlpipe.__file__).parent), *user_module_paths(env_ids)],
             "excludes": ["__pycache__", "*.pyc"]}
 
 
@@ -105,7 +128,7 @@ def _hang(fd: int, message: str) -> None:
 
 
 def connect(address: str, max_concurrent: int, cpus_per_trial: float,
-            stage: str = "sweep") -> Cluster:
+            env_ids: Iterable[str] = (), stage: str = "sweep") -> Cluster:
     """Start (``local``) or join Ray; raise :class:`ClusterError` with one line on failure.
 
     A join that gets no answer within the time limit ends the process (exit status 2) with one
@@ -121,7 +144,7 @@ def connect(address: str, max_concurrent: int, cpus_per_trial: float,
         ray._private.ray_constants.ENABLE_RAY_CLUSTER = False  # when ray was imported before
     elif address != "auto":
         _probe(address)
-    kwargs = dict(runtime_env=runtime_env(), log_to_driver=False, logging_level=logging.WARNING)
+    kwargs = dict(runtime_env=runtime_env(env_ids), log_to_driver=False, logging_level=logging.WARNING)
     # hold back what Ray prints (Python and C++ alike write to descriptor 2) while connecting
     sys.stderr.flush()
     saved = os.dup(2)

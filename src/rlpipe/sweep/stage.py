@@ -14,10 +14,13 @@ unreachable cluster, before any trial starts; 130/143 interrupted.
 """
 from __future__ import annotations
 
+import contextlib
 import json
+import signal
 import sys
+from dataclasses import replace
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 from rlpipe.config import Params
 from rlpipe.io_utils import StagedWrites
@@ -52,7 +55,7 @@ def check_environments(trials: list[Trial]) -> None:
     """Make each distinct environment once here, so that a bad ``env.id`` (or env setting) of
     the grid fails before any trial starts instead of on every worker."""
     from rlpipe.config import ConfigError
-    from rlpipe.train.run import make_env
+    from rlpipe.train.environment import make_env
 
     seen: set[str] = set()
     for trial in trials:
@@ -63,8 +66,9 @@ def check_environments(trials: list[Trial]) -> None:
         try:
             make_env(trial.params.env).close()
         except ConfigError as e:
-            where = f" (setting {trial.label})" if any(k.startswith("env.") for k in trial.values) else ""
-            raise ConfigError(f"{e}{where}") from None
+            if any(k.startswith("env.") for k in trial.values):
+                raise ConfigError(f"sweep.grid: {e} (setting {trial.label})") from None
+            raise
 
 
 def run_pending(params: Params, todo: list[Trial], trials_dir: Path, say: Say) -> dict:
@@ -73,7 +77,8 @@ def run_pending(params: Params, todo: list[Trial], trials_dir: Path, say: Say) -
     from rlpipe.sweep.driver import Driver
 
     cfg = params.sweep
-    cluster = connect(cfg.address, cfg.max_concurrent, cfg.cpus_per_trial)
+    cluster = connect(cfg.address, cfg.max_concurrent, cfg.cpus_per_trial,
+                      {t.params.env.id for t in todo})
     try:
         say(cluster.describe())
         if cfg.cpus_per_trial > cluster.max_node_cpus:
@@ -116,8 +121,33 @@ def write_results(out_dir: Path, trials: list[Trial], finished: list[Trial], win
         f"{RESULTS_DIR}/trials.csv, {METRICS_FILE}, {FIGURES_DIR}/ ({len(names)} figures)")
 
 
-def run(params: Params, out_dir: str | Path = "sweeps", *, say: Say = _stdout,
-        warn: Say = _stderr) -> int:
+@contextlib.contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """SIGTERM stops the sweep like Ctrl-C: Ray is left cleanly (``finally``), exit 130."""
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+
+    try:
+        old = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
+def run(sections: dict, out: str = "sweeps") -> int:
+    """The stage: the sweep of the ``sweep`` section over the training sections, into ``out``."""
+    params = replace(Params.from_dict({}), **sections)
+    with _sigterm_interrupts():
+        return run_sweep(params, Path(out))
+
+
+def run_sweep(params: Params, out_dir: str | Path = "sweeps", *, say: Say = _stdout,
+              warn: Say = _stderr) -> int:
     """Run the sweep of ``params.sweep`` into ``out_dir``; returns the exit status."""
     out_dir = Path(out_dir)
     trials = expand(params, params.sweep)  # every trial's params checked before anything else

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from rlpipe.config import Params
-from rlpipe.hooks.base import CheckpointInfo, Hook
+from rlpipe.events import CheckpointSaved, RolloutEnd
+from rlpipe.hooks.base import PERSIST, Hook
 from rlpipe.sweep.files import ChangeTracker, Files, list_files, remove_tree, unpack
 
 Send = Callable[[Files, list], bool]
@@ -26,18 +27,20 @@ class StaleAttempt(RuntimeError):
 class SyncHook(Hook):
     """After a rollout that saved a checkpoint, send the trial folder's changes to the driver.
 
-    It runs last (after the metrics hook flushed the logs and the checkpoint hook saved), so the
-    logs it sends reach at least the checkpoint's episode: a resume from it is exact.
+    It runs after the checkpoint hook (``order``), itself after every recording hook, so what it
+    sends holds the logs and captures up to the checkpoint's episode: a resume from it is exact.
     """
+
+    order = PERSIST + 1
 
     def __init__(self, push: Callable[[], None]):
         self.push = push
         self.pending = False
 
-    def on_checkpoint(self, info: CheckpointInfo) -> None:
+    def on_checkpoint(self, saved: CheckpointSaved) -> None:
         self.pending = True
 
-    def on_rollout_end(self, trainer: Any) -> None:
+    def on_rollout_end(self, rollout: RolloutEnd) -> None:
         if self.pending:
             self.pending = False
             self.push()
