@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from rlpipe.config import Params
+from rlpipe.errors import RlpipeError
 from rlpipe.io_utils import StagedWrites
 from rlpipe.sweep import records
 from rlpipe.sweep.grid import Trial, expand, settings
@@ -49,6 +50,17 @@ def plan_text(params: Params, trials: list[Trial]) -> str:
     return (f"{len(trials)} trial{'s' if len(trials) != 1 else ''} = {n_settings} setting"
             f"{'s' if n_settings != 1 else ''} x {seeds} seed{'s' if seeds != 1 else ''}, "
             f"{trials[0].params.train.episodes if trials else 0} episodes each")
+
+
+SWEEP_PACKAGES = ("ray", "pandas", "seaborn", "scipy")  # the `sweep` extra of pyproject.toml
+
+
+def check_packages() -> None:
+    import importlib.util
+
+    missing = [name for name in SWEEP_PACKAGES if importlib.util.find_spec(name) is None]
+    if missing:
+        raise RlpipeError(f"the sweep needs {', '.join(missing)}: pip install -e '.[sweep]'")
 
 
 def check_environments(trials: list[Trial]) -> None:
@@ -150,6 +162,7 @@ def run_sweep(params: Params, out_dir: str | Path = "sweeps", *, say: Say = _std
               warn: Say = _stderr) -> int:
     """Run the sweep of ``params.sweep`` into ``out_dir``; returns the exit status."""
     out_dir = Path(out_dir)
+    check_packages()
     trials = expand(params, params.sweep)  # every trial's params checked before anything else
     trials_dir = out_dir / records.TRIALS_DIR
     for name in records.remove_stale(trials_dir, [t.trial_id for t in trials]):
