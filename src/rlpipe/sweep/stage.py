@@ -18,6 +18,7 @@ import contextlib
 import json
 import signal
 import sys
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Iterator
@@ -89,15 +90,20 @@ def run_pending(params: Params, todo: list[Trial], trials_dir: Path, say: Say) -
     from rlpipe.sweep.driver import Driver
 
     cfg = params.sweep
+    started = time.monotonic()
     cluster = connect(cfg.address, cfg.max_concurrent, cfg.cpus_per_trial,
                       {t.params.env.id for t in todo})
     try:
-        say(cluster.describe())
+        say(f"{cluster.describe()} in {time.monotonic() - started:.1f} s")
         if cfg.cpus_per_trial > cluster.max_node_cpus:
             raise ClusterError(f"sweep.cpus_per_trial: a trial needs {cfg.cpus_per_trial:g} CPUs "
                                f"but no node of {cfg.address} has more than "
                                f"{cluster.max_node_cpus:g}")
-        return Driver(todo, trials_dir, cfg, cluster, say).run()
+        started = time.monotonic()
+        outcomes = Driver(todo, trials_dir, cfg, cluster, say).run()
+        say(f"{len(todo)} trial{'s' if len(todo) != 1 else ''} ran in "
+            f"{time.monotonic() - started:.1f} s")
+        return outcomes
     finally:
         disconnect()
 
