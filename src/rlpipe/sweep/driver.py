@@ -145,7 +145,8 @@ class Driver:
         record = {**self.history[tid][-1], "node": node,
                   "outcome": "finished" if error is None else "failed", "error": error,
                   "seconds": round(time.monotonic() - started, 3)}
-        if result is not None:
+        if result is not None:  # seconds: since submission (queueing included); the worker's own:
+            record["worker_seconds"] = round(result["seconds"], 3)
             record.update({k: result[k] for k in ("bytes_in", "bytes_out", "sends")})
         self.history[tid][-1] = record
         outcome = self.outcomes[tid]
@@ -156,7 +157,8 @@ class Driver:
             outcome.status = "finished"
             self.done += 1
             self.say(f"[{self.done}/{len(self.trials)}] trial {tid} ({trial.label}, seed "
-                     f"{trial.seed}) finished {where} in {record['seconds']:.1f} s".replace("  ", " "))
+                     f"{trial.seed}) finished {where} in {record['worker_seconds']:.1f} s"
+                     .replace("  ", " "))
         elif sum(1 for r in outcome.attempts if r["outcome"] == "failed") <= self.cfg.max_retries:
             outcome.status = "retrying"
             self.say(f"trial {tid}: attempt {attempt} failed {where}: {error}; "
