@@ -232,7 +232,8 @@ class SweepConfig:
     grid: dict = _field({})
     #: ``local`` = an embedded Ray on this machine; ``auto`` or host:port = a running cluster.
     address: str = _field("local", ray_address)
-    #: trials in flight at once; 0 = all, Ray queues them by free CPUs.
+    #: trials in flight at once; 0 = as many as the cluster's alive CPUs take (re-read as nodes
+    #: come and go).
     max_concurrent: int = _field(0, non_negative)
     #: Ray CPUs one trial reserves (torch runs train.torch_threads threads).
     cpus_per_trial: float = _field(1.0, in_range(0.01, 1024.0))

@@ -114,10 +114,24 @@ class Driver:
         self.history = {t.trial_id: records.past_attempts(self.trials_dir, t) for t in trials}
         self.done = 0
 
+    def _store(self, method: str, *args: Any) -> Any:
+        try:
+            return self.ray.get(getattr(self.store, method).remote(*args))
+        except self.ray.exceptions.RayError as e:
+            raise ClusterError(f"the trial store on this machine failed: {describe_error(e)}") from None
+
+    def _limit(self) -> int:
+        """Trials in flight: sweep.max_concurrent, or (0) as many as the alive CPUs take now;
+        a trial's folder is packed when it is submitted, so few wait packed in a queue."""
+        if self.cfg.max_concurrent:
+            return self.cfg.max_concurrent
+        cpus = float(self.ray.cluster_resources().get("CPU", 0.0))
+        return max(1, int(cpus // self.cfg.cpus_per_trial))
+
     def _submit(self, trial: Trial) -> Any:
         tid = trial.trial_id
         attempt = len(self.history[tid]) + 1
-        self.ray.get(self.store.begin.remote(tid, attempt))  # older attempts are refused from now
+        self._store("begin", tid, attempt)  # older attempts are refused from now
         folder = records.trial_dir(self.trials_dir, trial)
         folder.mkdir(parents=True, exist_ok=True)
         files = read_files(folder, trial.params.checkpoint.directory)
@@ -138,14 +152,12 @@ class Driver:
                          f"{fingerprint(trial.params)} (other rlpipe code on that node?)")
         node = (result or {}).get("node")
         if node is None:  # the task died: where it ran, if it got as far as saying so
-            try:
-                node = self.ray.get(self.store.node.remote(tid, attempt))
-            except self.ray.exceptions.RayError:
-                node = None
+            node = self._store("node", tid, attempt)
         record = {**self.history[tid][-1], "node": node,
                   "outcome": "finished" if error is None else "failed", "error": error,
                   "seconds": round(time.monotonic() - started, 3)}
         if result is not None:  # seconds: since submission (queueing included); the worker's own:
+            record["worker_started_at"] = round(result["started_at"], 3)
             record["worker_seconds"] = round(result["seconds"], 3)
             record.update({k: result[k] for k in ("bytes_in", "bytes_out", "sends")})
         self.history[tid][-1] = record
@@ -173,9 +185,9 @@ class Driver:
     def run(self) -> dict[str, Outcome]:
         ray = self.ray
         queue = deque(self.trials)
-        limit = self.cfg.max_concurrent or len(self.trials)
         running: dict[Any, tuple[Trial, int, float]] = {}
         while queue or running:
+            limit = self._limit()
             while queue and len(running) < limit:
                 trial = queue.popleft()
                 ref, attempt, started = self._submit(trial)
@@ -185,8 +197,8 @@ class Driver:
             result, error = None, None
             try:
                 result = ray.get(ready[0])
-            except ray.exceptions.ActorDiedError as e:
-                raise ClusterError(f"the trial store on this machine died: {describe_error(e)}") from None
+            except ray.exceptions.ActorDiedError as e:  # the store (a trial's own actor: none)
+                raise ClusterError(f"the trial store on this machine failed: {describe_error(e)}") from None
             except ray.exceptions.RayError as e:
                 error = describe_error(e)
             self._finish_attempt(trial, attempt, started, result, error)

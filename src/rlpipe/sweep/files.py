@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path, PurePosixPath
-from typing import Iterable, Mapping, Sequence
+from typing import Iterable, Sequence
 
 from rlpipe.io_utils import atomic_write_bytes
 
@@ -136,11 +136,3 @@ class ChangeTracker:
 
 def remove_tree(path: str | os.PathLike) -> None:
     shutil.rmtree(path, ignore_errors=True)
-
-
-def total_bytes(files: Files) -> int:
-    return sum(len(data) for _, data in files)
-
-
-def as_mapping(files: Files) -> Mapping[str, bytes]:
-    return dict(files)

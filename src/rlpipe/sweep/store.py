@@ -8,7 +8,6 @@ can never overwrite what a newer attempt wrote. Calls run one at a time (a plain
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from rlpipe.sweep.files import Files, apply_snapshot
@@ -19,7 +18,6 @@ class TrialStore:
         self.trials_dir = Path(trials_dir)
         self.attempts: dict[str, int] = {}
         self.nodes: dict[tuple[str, int], dict] = {}
-        self.received_bytes = 0
 
     def begin(self, trial_id: str, attempt: int) -> bool:
         """From now on accept snapshots of ``trial_id`` from ``attempt`` only."""
@@ -39,8 +37,4 @@ class TrialStore:
         if self.attempts.get(trial_id) != attempt:
             return False
         apply_snapshot(self.trials_dir / trial_id, files, listing)
-        self.received_bytes += sum(len(d) for _, d in files)
         return True
-
-    def stats(self) -> dict:
-        return {"received_bytes": self.received_bytes, "pid": os.getpid()}

@@ -67,12 +67,13 @@ def run_trial(params_dict: Mapping[str, Any], files: Files, send: Send,
               node: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Train one trial in a scratch folder seeded with ``files``; return how it went.
 
-    Returns ``{"exit_code", "node", "seconds", "bytes_in", "bytes_out", "sends"}``. Exceptions
+    Returns ``{"exit_code", "node", "started_at" (epoch), "seconds", "bytes_in", "bytes_out",
+    "sends"}``. Exceptions
     (a failed environment, a stale attempt) propagate: the driver counts them as a failed attempt.
     """
     from rlpipe.train.run import train
 
-    started = time.monotonic()
+    started, started_at = time.monotonic(), time.time()
     params = Params.from_dict(dict(params_dict))
     root = Path(tempfile.mkdtemp(prefix="rlpipe-trial-"))
     try:
@@ -85,6 +86,6 @@ def run_trial(params_dict: Mapping[str, Any], files: Files, send: Send,
         remove_tree(root)
     return {
         "exit_code": int(code), "node": dict(node or {"hostname": socket.gethostname()}),
-        "seconds": time.monotonic() - started, "bytes_in": sum(len(d) for _, d in files),
+        "started_at": started_at, "seconds": time.monotonic() - started, "bytes_in": sum(len(d) for _, d in files),
         "bytes_out": uploader.bytes_sent, "sends": uploader.sends,
     }
