@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from rlpipe.paths import EPISODES_CSV
 from rlpipe.summarize import tables as T
 from rlpipe.summarize.metrics import column, final_mean
 from rlpipe.sweep import records
@@ -32,7 +33,7 @@ REWARD, ACCURACY = "Cumulative Reward", "Deployment Accuracy"
 
 def read_episodes(trials_dir: Path, trial: Trial) -> pa.Table:
     """A finished trial's episodes.csv as a typed table."""
-    path = records.trial_dir(trials_dir, trial) / trial.params.experiment.directory / "episodes.csv"
+    path = records.trial_dir(trials_dir, trial) / trial.params.experiment.directory / EPISODES_CSV
     return T.read_table(T.inspect_csv(path, f"{trial.trial_id}/{path.name}"))
 
 

@@ -21,6 +21,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from rlpipe.paths import SWEEP_LEARNING_CURVES
 from rlpipe.summarize.metrics import trailing_means
 
 MAX_POINTS = 400
@@ -128,7 +129,7 @@ def draw_all(episodes: pd.DataFrame, summaries: pd.DataFrame, grid_keys: Sequenc
     import matplotlib
 
     matplotlib.use("Agg")
-    names = ["learning_curves.png"]
+    names = [SWEEP_LEARNING_CURVES]
     learning_curves(episodes, order, window, path_for(names[0]))
     for key in grid_keys:
         name = figure_name(key)

@@ -18,8 +18,9 @@ from pathlib import Path, PurePosixPath
 from typing import Iterable, Sequence
 
 from rlpipe.io_utils import atomic_write_bytes
+from rlpipe.paths import SWEEP_TRIAL_META
 
-TRIAL_META = "trial.json"  # written by the driver only: never sent, never deleted by a snapshot
+TRIAL_META = SWEEP_TRIAL_META  # written by the driver only: never sent, never deleted by a snapshot
 
 Files = list[tuple[str, bytes]]
 

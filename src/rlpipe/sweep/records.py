@@ -14,10 +14,11 @@ from typing import Any, Iterable
 
 from rlpipe.config import fingerprint
 from rlpipe.io_utils import atomic_write_text
+from rlpipe.paths import RUN_JSON, SWEEP_TRIALS_DIR
 from rlpipe.sweep.files import TRIAL_META
 from rlpipe.sweep.grid import Trial
 
-TRIALS_DIR = "trials"
+TRIALS_DIR = SWEEP_TRIALS_DIR
 
 
 def trial_dir(trials_dir: Path, trial: Trial) -> Path:
@@ -25,7 +26,7 @@ def trial_dir(trials_dir: Path, trial: Trial) -> Path:
 
 
 def run_json_path(trials_dir: Path, trial: Trial) -> Path:
-    return trial_dir(trials_dir, trial) / trial.params.experiment.directory / "run.json"
+    return trial_dir(trials_dir, trial) / trial.params.experiment.directory / RUN_JSON
 
 
 def read_json(path: Path) -> dict[str, Any]:

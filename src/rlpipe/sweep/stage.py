@@ -10,7 +10,7 @@ Outputs, under the output folder (``sweeps/`` for ``dvc repro sweeps/dvc.yaml``)
 
 Exit status: 0 every trial finished; 1 some trial failed after its retries (the others ran, the
 results cover the finished ones, the message names the failed ones); 2 bad params or an
-unreachable cluster, before any trial starts; 130/143 interrupted.
+unreachable cluster, before any trial starts; 130 interrupted (SIGINT or SIGTERM).
 """
 from __future__ import annotations
 
@@ -26,12 +26,10 @@ from typing import Callable, Iterator
 from rlpipe.config import Params
 from rlpipe.errors import RlpipeError
 from rlpipe.io_utils import StagedWrites
+from rlpipe.paths import SWEEP_EPISODES, SWEEP_FIGURES_DIR, SWEEP_METRICS, SWEEP_TRIALS_TABLE
 from rlpipe.sweep import records
 from rlpipe.sweep.grid import Trial, expand, settings
 
-RESULTS_DIR = "results"
-FIGURES_DIR = "figures"
-METRICS_FILE = "metrics.json"
 EXIT_TRIALS_FAILED = 1
 
 Say = Callable[[str], None]
@@ -120,12 +118,12 @@ def write_results(out_dir: Path, trials: list[Trial], finished: list[Trial], win
     grid_keys = list(trials[0].values) if trials else []
     metrics = setting_metrics(summaries, order)
     metrics["trials"] = {"total": len(trials), "finished": len(finished)}
-    figures_dir = out_dir / FIGURES_DIR
+    figures_dir = out_dir / SWEEP_FIGURES_DIR
     staged = StagedWrites()
     try:
-        write_parquet(episodes, staged.path(out_dir / RESULTS_DIR / "episodes.parquet"))
-        staged.write_text(out_dir / RESULTS_DIR / "trials.csv", summaries.to_csv(index=False))
-        staged.write_text(out_dir / METRICS_FILE, json.dumps(metrics, indent=2) + "\n")
+        write_parquet(episodes, staged.path(out_dir / SWEEP_EPISODES))
+        staged.write_text(out_dir / SWEEP_TRIALS_TABLE, summaries.to_csv(index=False))
+        staged.write_text(out_dir / SWEEP_METRICS, json.dumps(metrics, indent=2) + "\n")
         names = draw_all(episodes.to_pandas(), summaries, grid_keys, order, window,
                          lambda name: staged.path(figures_dir / name))
         staged.commit()
@@ -135,8 +133,9 @@ def write_results(out_dir: Path, trials: list[Trial], finished: list[Trial], win
     for old in figures_dir.glob("*.png"):  # figures of grid keys no longer in the grid
         if old.name not in names:
             old.unlink()
-    say(f"{episodes.num_rows} episodes of {len(finished)} trials -> {RESULTS_DIR}/episodes.parquet, "
-        f"{RESULTS_DIR}/trials.csv, {METRICS_FILE}, {FIGURES_DIR}/ ({len(names)} figures)")
+    say(f"{episodes.num_rows} episodes of {len(finished)} trials -> {SWEEP_EPISODES.as_posix()}, "
+        f"{SWEEP_TRIALS_TABLE.as_posix()}, {SWEEP_METRICS.as_posix()}, "
+        f"{SWEEP_FIGURES_DIR.as_posix()}/ ({len(names)} figures)")
 
 
 @contextlib.contextmanager
