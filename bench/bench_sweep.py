@@ -169,6 +169,8 @@ def run(res: Result, quick: bool) -> None:
         f"- trials running at once in the 2-at-a-time runs (summed worker time / span): "
         f"{fmt_runs(conc)}; median worker time of a trial: {fmt_runs(fast, '{:.1f}')} s one at a "
         f"time, {fmt_runs(slow, '{:.1f}')} s two at a time",
+        f"- two at a time, a trial took {median(slow) / median(fast):.2f}x as long as one at a "
+        f"time (1.0x = a free core for each, 2.0x = the two shared one core's worth of CPU)",
         f"- per-trial overhead in the 1-at-a-time runs (driver-side attempt seconds minus the "
         f"run's wall_seconds): first trial {fmt_runs(firsts, '{:.2f}')} s (a new worker imports "
         f"torch), later trials median {median(laters) if laters else float('nan'):.2f} s",

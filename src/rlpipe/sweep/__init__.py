@@ -3,6 +3,7 @@
 Modules, in the order a sweep uses them:
 
 * :mod:`rlpipe.sweep.grid`      the ``sweep`` section -> validated trials (pure)
+* :mod:`rlpipe.sweep.records`   trial folders on the driver: finished or not, ``trial.json``
 * :mod:`rlpipe.sweep.files`     a trial folder as bytes: pack, unpack, changes, atomic apply
 * :mod:`rlpipe.sweep.trial`     one trial on a worker: unpack, train, send checkpoints home
 * :mod:`rlpipe.sweep.store`     the actor on the driver's node that writes trial folders
