@@ -210,6 +210,8 @@ def ray_address(key: str, v: str) -> None:
     """'local', 'auto', or host:port of a Ray cluster's head (GCS) node."""
     if v in SWEEP_ADDRESS_KEYWORDS:
         return
+    _check("://" not in v, key, "must be host:port of the Ray head's GCS (e.g. 10.0.0.5:6379); "
+           "Ray Client addresses (ray://) are not supported", v)
     host, sep, port = v.rpartition(":")
     _check(bool(sep) and bool(host.strip("[]")) and " " not in v and port.isdigit()
            and 0 < int(port) < 65536, key,

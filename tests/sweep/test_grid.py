@@ -109,6 +109,7 @@ def test_invalid_trial_values_name_the_key_before_any_trial(sweep, key, allowed)
     ({"seeds": [-1]}, "sweep.seeds[0]", "between"),
     ({"address": "nowhere"}, "sweep.address", "host:port"),
     ({"address": "10.0.0.5:99999"}, "sweep.address", "host:port"),
+    ({"address": "ray://10.0.0.5:10001"}, "sweep.address", "ray://"),
     ({"max_concurrent": -1}, "sweep.max_concurrent", ">= 0"),
     ({"episodes": 0}, "sweep.episodes", "between"),
     ({"cpus_per_trial": 0}, "sweep.cpus_per_trial", "between"),
