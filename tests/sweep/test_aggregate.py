@@ -5,6 +5,7 @@ import json
 import statistics
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -132,3 +133,19 @@ def test_draw_all_names(tmp_path):
                      [t.label for t in trials], WINDOW, lambda n: staged.path(tmp_path / n))
     staged.commit()
     assert names == ["learning_curves.png", "final_by_train.actor_lr.png"]
+
+
+def test_grid_key_columns_with_mixed_or_list_values():
+    from rlpipe.sweep.aggregate import episodes_table
+
+    p = Params.from_dict(deep_update(TINY_PARAMS, {"sweep": {"seeds": [0], "grid": {
+        "checkpoint.interval": [4, "auto"], "agent.mlp_hidden": [[8], [8, 8]],
+        "train.actor_lr": [0.001, 1]}}}))
+    trials = expand(p, p.sweep)
+    one = pa.table({"Episode": pa.array([1, 2], pa.int64())})
+    table = episodes_table(trials, [one] * len(trials), list(trials[0].values))
+    assert str(table.schema.field("checkpoint.interval").type) == "string"
+    assert str(table.schema.field("agent.mlp_hidden").type) == "string"
+    assert str(table.schema.field("train.actor_lr").type) == "double"
+    assert set(table.column("checkpoint.interval").to_pylist()) == {"4", "auto"}
+    assert set(table.column("agent.mlp_hidden").to_pylist()) == {"[8]", "[8, 8]"}

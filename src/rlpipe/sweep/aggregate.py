@@ -37,20 +37,26 @@ def read_episodes(trials_dir: Path, trial: Trial) -> pa.Table:
     return T.read_table(T.inspect_csv(path, f"{trial.trial_id}/{path.name}"))
 
 
-def key_array(values: Sequence[Any]) -> pa.Array:
-    """A grid key's column: its natural type when the values share one, else JSON text."""
+def key_type(values: Sequence[Any]) -> pa.DataType:
+    """A grid key's column type: the values' natural type when they share a flat one, else
+    string (JSON text)."""
     try:
         arr = pa.array(list(values))
-        if not pa.types.is_nested(arr.type):
-            return arr
     except (pa.ArrowInvalid, pa.ArrowTypeError):
-        pass
-    return pa.array([v if isinstance(v, str) else json.dumps(v, sort_keys=True) for v in values])
+        return pa.string()
+    return pa.string() if pa.types.is_nested(arr.type) or pa.types.is_null(arr.type) else arr.type
+
+
+def key_array(value: Any, n: int, type_: pa.DataType) -> pa.Array:
+    if pa.types.is_string(type_) and not isinstance(value, str):
+        value = json.dumps(value, sort_keys=True)
+    return pa.array([value] * n, type_)
 
 
 def episodes_table(trials: Sequence[Trial], tables: Sequence[pa.Table],
                    grid_keys: Sequence[str]) -> pa.Table:
     """All trials' episodes with the identifying columns in front."""
+    types = {key: key_type([t.values[key] for t in trials]) for key in grid_keys}
     parts = []
     for trial, table in zip(trials, tables):
         n = table.num_rows
@@ -58,7 +64,7 @@ def episodes_table(trials: Sequence[Trial], tables: Sequence[pa.Table],
                 "seed": pa.array([trial.seed] * n, pa.int64()),
                 "setting": pa.array([trial.label] * n, pa.string())}
         for key in grid_keys:
-            lead[key] = key_array([trial.values[key]] * n) if n else pa.array([], pa.null())
+            lead[key] = key_array(trial.values[key], n, types[key])
         cols = {**lead, **{name: table.column(name) for name in table.column_names}}
         parts.append(pa.table(cols))
     if not parts:
