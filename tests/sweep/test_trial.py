@@ -46,3 +46,19 @@ def test_a_trial_killed_midway_resumes_elsewhere_identical_to_one_run(tmp_path, 
 def test_a_stale_attempt_stops_training(tmp_path):
     with pytest.raises(StaleAttempt):
         run_trial(tiny(train={"episodes": 4}).to_dict(), [], lambda files, listing: False)
+
+
+def test_scratch_folders_of_dead_workers_are_removed(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from rlpipe.sweep.trial import SCRATCH_PREFIX, remove_stale_scratch
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True).stdout.strip()
+    (tmp_path / f"{SCRATCH_PREFIX}{dead}-abc").mkdir()
+    (tmp_path / f"{SCRATCH_PREFIX}{os.getpid()}-def").mkdir()
+    (tmp_path / "other").mkdir()
+    assert remove_stale_scratch(tmp_path) == [f"{SCRATCH_PREFIX}{dead}-abc"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([f"{SCRATCH_PREFIX}{os.getpid()}-def", "other"])

@@ -6,6 +6,7 @@ returns False when the driver has moved on to a newer attempt of this trial.
 """
 from __future__ import annotations
 
+import os
 import socket
 import tempfile
 import time
@@ -18,6 +19,36 @@ from rlpipe.hooks.base import PERSIST, Hook
 from rlpipe.sweep.files import ChangeTracker, Files, list_files, remove_tree, unpack
 
 Send = Callable[[Files, list], bool]
+
+
+SCRATCH_PREFIX = "rlpipe-trial-"  # <tmp>/rlpipe-trial-<pid>-<random>: a worker's copy of a trial
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_scratch(tmp: str | os.PathLike | None = None) -> list[str]:
+    """Delete scratch folders whose worker process is gone (a killed node or worker leaves its
+    copy behind; the next trial on that machine clears it). Returns the names removed."""
+    gone = []
+    for p in Path(tmp or tempfile.gettempdir()).glob(SCRATCH_PREFIX + "*"):
+        pid = p.name[len(SCRATCH_PREFIX):].split("-")[0]
+        if pid.isdigit() and not _alive(int(pid)) and p.is_dir():
+            remove_tree(p)
+            gone.append(p.name)
+    return gone
+
+
+def scratch_folder() -> Path:
+    remove_stale_scratch()
+    return Path(tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-"))
 
 
 class StaleAttempt(RuntimeError):
@@ -75,7 +106,7 @@ def run_trial(params_dict: Mapping[str, Any], files: Files, send: Send,
 
     started, started_at = time.monotonic(), time.time()
     params = Params.from_dict(dict(params_dict))
-    root = Path(tempfile.mkdtemp(prefix="rlpipe-trial-"))
+    root = scratch_folder()
     try:
         unpack(root, files)
         uploader = Uploader(root, params.checkpoint.directory, send)
