@@ -72,7 +72,14 @@ def test_summarize_imports_no_plotting_or_torch():
 
 
 def test_one_moving_average_in_the_library():
-    """Only rlpipe/smoothing.py computes window means (cumulative sums over a window)."""
-    hits = [p.relative_to(REPO / "src").as_posix() for p in (REPO / "src").rglob("*.py")
-            if "np.cumsum(" in p.read_text() and "window" in p.read_text()]
+    """rlpipe/smoothing.py is the only module that defines a moving average; the metrics, the
+    plot series and the figures all take theirs from it."""
+    import re
+
+    defining = re.compile(r"^def (moving_average|trailing_means?|centred_mean|rolling\w*|"
+                          r"window_means?|smooth)\(", re.M)
+    hits = sorted(p.relative_to(REPO / "src").as_posix() for p in (REPO / "src").rglob("*.py")
+                  if defining.search(p.read_text()))
     assert hits == ["rlpipe/smoothing.py"], hits
+    for user in ("summarize/metrics.py", "summarize/series.py", "plots/curves.py"):
+        assert "from rlpipe.smoothing import" in (REPO / "src" / "rlpipe" / user).read_text(), user
