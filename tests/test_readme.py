@@ -16,8 +16,9 @@ README = (REPO / "README.md").read_text()
 PARAMS_TEXT = (REPO / "params.yaml").read_text()
 PARAMS = yaml.safe_load(PARAMS_TEXT)
 
-# sed -i 's/OLD/NEW/' params.yaml   (the README's only sed form)
-SED = re.compile(r"sed -i '?s/((?:[^/\\]|\\.)*)/((?:[^/\\]|\\.)*)/'? params\.yaml")
+# sed -i 's/OLD/NEW/' params.yaml, optionally within a range: '/FROM/,/TO/s/OLD/NEW/'
+SED = re.compile(r"sed -i '?(?:/([^/]*)/,/([^/]*)/)?s/((?:[^/\\]|\\.)*)/((?:[^/\\]|\\.)*)/'? "
+                 r"params\.yaml")
 # dvc exp run ... -S section.key=value (one or more)
 SET = re.compile(r"-S\s+([A-Za-z_][\w.]*)=(\S+)")
 
@@ -27,8 +28,24 @@ def code_lines() -> list[str]:
     return [line for b in blocks for line in b.splitlines()]
 
 
-def sed_edits() -> list[tuple[str, str]]:
+def sed_edits() -> list[tuple[str | None, str | None, str, str]]:
     return [m.groups() for line in code_lines() for m in SED.finditer(line)]
+
+
+def sed(text: str, start: str | None, end: str | None, old: str, new: str) -> tuple[str, int]:
+    """What `sed -i '[/start/,/end/]s/old/new/'` does to ``text``, and how many lines it changes."""
+    lines, inside, hits = text.split("\n"), False, 0
+    for i, line in enumerate(lines):
+        if start is None:
+            selected = True
+        elif not inside:
+            selected = inside = bool(re.search(start, line))
+        else:  # the range ends with (and includes) the first line after its start matching `end`
+            selected, inside = True, not re.search(end, line)
+        if selected and re.search(old, line):
+            lines[i] = re.sub(old, new.replace("\\/", "/"), line, count=1)
+            hits += 1
+    return "\n".join(lines), hits
 
 
 def set_edits() -> list[tuple[str, str]]:
@@ -49,14 +66,13 @@ def test_readme_has_params_examples():
     assert len(sed_edits()) >= 2 and len(set_edits()) >= 2, (sed_edits(), set_edits())
 
 
-@pytest.mark.parametrize("old, new", sed_edits())
-def test_sed_example_changes_a_real_value(old, new):
+@pytest.mark.parametrize("start, end, old, new", sed_edits())
+def test_sed_example_changes_a_real_value(start, end, old, new):
     """`sed -i 's/OLD/NEW/' params.yaml` as the README shows it must match exactly one line and
     leave valid params that differ in exactly one value."""
-    pattern = re.compile(old, flags=re.M)
-    hits = pattern.findall(PARAMS_TEXT)
-    assert len(hits) == 1, f"the README's sed pattern {old!r} matches {len(hits)} lines of params.yaml"
-    edited = yaml.safe_load(pattern.sub(new.replace("\\/", "/"), PARAMS_TEXT))
+    text, hits = sed(PARAMS_TEXT, start, end, old, new)
+    assert hits == 1, f"the README's sed pattern {old!r} matches {hits} lines of params.yaml"
+    edited = yaml.safe_load(text)
     changed = [(s, k) for s in PARAMS for k in PARAMS[s] if PARAMS[s][k] != edited[s][k]]
     assert len(changed) == 1, f"sed {old!r} -> {new!r} changes {changed}"
 
