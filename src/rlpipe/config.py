@@ -229,7 +229,12 @@ class AgentConfig:
 
     hidden_dim: int = _field(32, in_range(1, 4096))
     heads: int = _field(4, in_range(1, 64))
-    gat_layers: int = _field(2, in_range(1, 16))
+    # message-passing layers; 0 = no message passing, a per-node MLP of the same widths over the
+    # same node features (the ablation: what the graph adds)
+    gat_layers: int = _field(2, in_range(0, 16))
+    # layer kind: gat (GATConv, edge features in the attention logits), gatv2 (GATv2Conv, same),
+    # transformer (TransformerConv, edge features in the logits and in the messages)
+    conv: str = _field("gat", one_of("gat", "gatv2", "transformer"))
     dropout: float = _field(0.0, in_range(0.0, 0.9))
     mlp_hidden: tuple[int, ...] = _field((64, 64), in_range(1, 8192))
 

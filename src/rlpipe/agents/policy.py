@@ -35,9 +35,10 @@ class GraphActorCritic:
 
     kind = "graph"
 
-    def __init__(self, node_dim: int, cfg: AgentConfig):
-        self.actor = GATActor(node_dim, cfg.hidden_dim, cfg.heads, cfg.gat_layers, cfg.dropout)
-        self.critic = GATCritic(node_dim, cfg.hidden_dim, cfg.heads, cfg.gat_layers, cfg.dropout)
+    def __init__(self, node_dim: int, cfg: AgentConfig, edge_dim: int = 1):
+        net = (node_dim, cfg.hidden_dim, cfg.heads, cfg.gat_layers, cfg.dropout, edge_dim, cfg.conv)
+        self.actor = GATActor(*net)
+        self.critic = GATCritic(*net)
 
     def collate(self, observations: Sequence[Any]) -> GraphBatch:
         return collate_graphs(observations)
@@ -89,7 +90,9 @@ def build_agent(observation_space: gym.Space, action_space: gym.Space, cfg: Agen
         raise ValueError(f"only Discrete action spaces are supported, got {action_space}")
     if isinstance(observation_space, gym.spaces.Graph):
         node_dim = int(np.prod(observation_space.node_space.shape))
-        return GraphActorCritic(node_dim, cfg)
+        edge_space = observation_space.edge_space  # None: collate_graphs gives one zero feature
+        edge_dim = int(np.prod(edge_space.shape)) if edge_space is not None else 1
+        return GraphActorCritic(node_dim, cfg, edge_dim)
     if isinstance(observation_space, gym.spaces.Box):
         return FlatActorCritic(int(np.prod(observation_space.shape)), int(action_space.n), cfg)
     raise ValueError(
