@@ -13,9 +13,12 @@ from rlpipe.envs import contract
 from rlpipe.envs.service_chain import (HARDWARE_KINDS, NODE_FEATURES, ROLE_NAMES,
                                        ServiceChainConfig, ServiceChainEnv)
 
+rlpipe.envs.register()
+SERVICE_CHAIN_ID = "rlpipe/ServiceChain-v0"
+
 
 def reference_action(info):
-    return int(np.argmax(info["reference_next"]))
+    return int(np.argmax(info[contract.REFERENCE_NEXT]))
 
 
 def run_episode(env, seed=None, policy=reference_action, rng_seed=0):
@@ -40,7 +43,8 @@ def same_obs(a, b):
 
 # --------------------------------------------------------------------------- registration, config
 def test_gymnasium_make_and_declarations():
-    env = gym.make(rlpipe.envs.SERVICE_CHAIN_ID, num_nodes=12)
+    assert rlpipe.envs.BUILTIN[SERVICE_CHAIN_ID] == "rlpipe.envs.service_chain:ServiceChainEnv"
+    env = gym.make(SERVICE_CHAIN_ID, num_nodes=12)
     obs, info = env.reset(seed=0)
     assert obs.nodes.shape == (12, len(NODE_FEATURES)) and env.action_space.n == 12
     assert env.observation_space.contains(obs)
@@ -157,7 +161,7 @@ def test_reference_action_has_the_best_reward_and_reports_follow_the_contract():
     obs, info = env.reset(seed=4)
     done = False
     while not done:
-        ref = info["reference_next"]
+        ref = info[contract.REFERENCE_NEXT]
         lat = env._dist[int(np.argmax(obs.nodes[:, 7]))]
         outcomes = []
         for a in range(env.num_nodes):
@@ -191,7 +195,7 @@ def test_last_step_metrics_and_trace():
     json.dumps(trace)
     assert trace["num_nodes"] == 20 and len(trace["positions"]) == 20
     assert trace["node_kind_names"] == list(HARDWARE_KINDS) and len(trace["node_kinds"]) == 20
-    assert trace["node_value_name"] == "load"
+    assert trace["node_value_name"] == "load" and trace["focus_name"].startswith("anchor")
     assert len(trace["steps"]) == len(rewards)
     for s, r, i in zip(trace["steps"], rewards, infos[1:]):
         assert set(s) == {"action", "reward", "reference", "valid", "focus", "node_values",

@@ -5,6 +5,7 @@ import networkx as nx
 import numpy as np
 import pytest
 
+from rlpipe.envs import contract
 from rlpipe.envs.service_chain import ServiceChainEnv, reference
 from rlpipe.envs.service_chain.topology import all_pairs_latency, knn_topology
 
@@ -77,7 +78,7 @@ def test_environment_reference_matches_brute_force_along_episodes(seed):
         x = obs.nodes
         anchor = int(np.argmax(x[:, 7]))
         feasible = x[:, 6] > 0.5
-        assert info["reference_next"].tolist() == brute_force_reference(dist[anchor], feasible)
+        assert info[contract.REFERENCE_NEXT].tolist() == brute_force_reference(dist[anchor], feasible)
         action = int(rng.integers(7))
         obs, reward, done, _, info = env.step(action)
 

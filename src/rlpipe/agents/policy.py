@@ -90,7 +90,7 @@ def build_agent(observation_space: gym.Space, action_space: gym.Space, cfg: Agen
         raise ValueError(f"only Discrete action spaces are supported, got {action_space}")
     if isinstance(observation_space, gym.spaces.Graph):
         node_dim = int(np.prod(observation_space.node_space.shape))
-        edge_space = observation_space.edge_space  # None: collate_graphs gives one zero feature
+        edge_space = observation_space.edge_space  # None: a zero feature of size 1 (collate)
         edge_dim = int(np.prod(edge_space.shape)) if edge_space is not None else 1
         return GraphActorCritic(node_dim, cfg, edge_dim)
     if isinstance(observation_space, gym.spaces.Box):

@@ -16,10 +16,11 @@ from typing import Any
 
 import numpy as np
 
+from rlpipe import paths
 from rlpipe.contracts import EPISODE_COLUMNS, STEP_COLUMNS, UPDATE_COLUMNS
 from rlpipe.errors import InputFileError
 
-SUMMARY_DIR = Path("data/summary")
+SUMMARY_DIR = paths.SUMMARY_DIR
 
 SUMMARY_FILES = {
     "episodes": ("episodes.parquet", EPISODE_COLUMNS),
@@ -128,7 +129,7 @@ class Capture:
 def load_capture_index(captures_dir: Path) -> tuple[list[Capture], list[str]]:
     """Read ``<captures_dir>/index.json``: captures sorted by episode, and notes on problems."""
     captures_dir = Path(captures_dir)
-    index = captures_dir / "index.json"
+    index = captures_dir / paths.CAPTURE_INDEX
     if not index.is_file():
         return [], [f"no captures: {index} not found (set capture.every, capture.episodes or "
                     f"capture.last and run `dvc repro train`)"]

@@ -24,7 +24,7 @@ import numpy as np
 from gymnasium import spaces
 
 from rlpipe.config import build
-from rlpipe.envs.contract import ProbeState
+from rlpipe.envs.contract import REFERENCE_NEXT, ProbeState
 from rlpipe.envs.service_chain import reference
 from rlpipe.envs.service_chain.config import HARDWARE_KINDS, ServiceChainConfig
 from rlpipe.envs.service_chain.topology import all_pairs_latency, knn_topology, undirected_links
@@ -119,7 +119,7 @@ class ServiceChainEnv(gym.Env):
             obs, info = env.reset(seed=int(seed) + i)
             state = env._probe(obs, info)
             for _ in range(warmup_steps):
-                obs, _, terminated, _, info = env.step(int(np.argmax(info["reference_next"])))
+                obs, _, terminated, _, info = env.step(int(np.argmax(info[REFERENCE_NEXT])))
                 if terminated:
                     break
                 state = env._probe(obs, info)
@@ -130,7 +130,7 @@ class ServiceChainEnv(gym.Env):
         nodes = np.array(obs.nodes)
         return ProbeState(
             obs=spaces.GraphInstance(nodes, np.array(obs.edges), np.array(obs.edge_links)),
-            reference=np.array(info["reference_next"], dtype=bool),
+            reference=np.array(info[REFERENCE_NEXT], dtype=bool),
             node_kinds=self.node_kinds(obs),
             node_values={"load": nodes[:, COL_UTIL].astype(np.float64)})
 
@@ -188,7 +188,7 @@ class ServiceChainEnv(gym.Env):
 
     def _next_info(self) -> dict:
         mask = self._cur_feas.copy() if self._cur_any_feas else np.ones(self.num_nodes, dtype=bool)
-        return {"action_mask": mask, "reference_next": self._cur_ref}
+        return {"action_mask": mask, REFERENCE_NEXT: self._cur_ref}
 
     # ------------------------------------------------------------------ gym API
     def reset(self, *, seed: int | None = None, options: dict | None = None):
@@ -261,7 +261,8 @@ class ServiceChainEnv(gym.Env):
                 "episode": self._episode, "num_nodes": self.num_nodes,
                 "positions": self._pos.tolist(), "edges": self._pairs.tolist(),
                 "node_kinds": self._kind.tolist(), "node_kind_names": list(HARDWARE_KINDS),
-                "node_value_name": "load", "steps": self._trace}
+                "node_value_name": "load", "focus_name": "anchor (previous service)",
+                "steps": self._trace}
 
     def _trace_step(self, t, a, anchor, reward, valid, latency, util) -> dict:
         c, pos = int(self._chain[t]), int(self._pos_in_chain[t])
