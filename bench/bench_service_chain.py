@@ -30,11 +30,10 @@ from pathlib import Path
 import numpy as np
 from bench_common import (BENCH, QUICK_AGENT, QUICK_ENV, Result, deep_update, load_yaml,
                           params_from_dict, project_params_dict, say)
-from bench_learning import Job, mean_sd, pm, read_episodes, run_jobs
+from bench_learning import Job, pm, read_episodes, run_jobs
 
 NAME = "service_chain"
 TITLE = "service_chain: GAT-PPO vs no message passing on rlpipe/ServiceChain-v0, zero-shot 2x"
-GRAPH_DEPLOY_TITLE = "ablation_graph_deploy: GAT-PPO vs no message passing on rlpipe/GraphDeploy-v0"
 PARAMS = BENCH / "params_service_chain.yaml"
 ACCURACY_TARGET, ZERO_SHOT_TARGET, GAP_TARGET, MINUTES = 0.80, 0.70, 0.15, 10.0
 ABLATION = {"agent": {"gat_layers": 0}}
@@ -224,8 +223,6 @@ def run(res: Result, quick: bool) -> None:
 
 
 def _actor_size(params_dict: dict) -> int:
-    import gymnasium as gym  # noqa: F401
-
     from rlpipe.agents.policy import build_agent
     from rlpipe.train.environment import make_env
 

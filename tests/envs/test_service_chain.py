@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 
 import rlpipe.envs
+from tests.envs import episodes
+from tests.envs.episodes import same_obs
 from rlpipe.config import ConfigError, build
 from rlpipe.envs import contract
 from rlpipe.envs.service_chain import (HARDWARE_KINDS, NODE_FEATURES, ROLE_NAMES,
@@ -22,23 +24,8 @@ def reference_action(info):
 
 
 def run_episode(env, seed=None, policy=reference_action, rng_seed=0):
-    rng = np.random.default_rng(rng_seed)
-    obs, info = env.reset(seed=seed)
-    observations, rewards, infos = [obs], [], [info]
-    while True:
-        a = policy(info) if policy is not None else int(rng.integers(env.action_space.n))
-        obs, reward, terminated, truncated, info = env.step(a)
-        assert truncated is False
-        observations.append(obs)
-        rewards.append(reward)
-        infos.append(info)
-        if terminated:
-            return observations, rewards, infos
-
-
-def same_obs(a, b):
-    return (np.array_equal(a.nodes, b.nodes) and np.array_equal(a.edges, b.edges)
-            and np.array_equal(a.edge_links, b.edge_links))
+    """Play one episode (default: the reference's decisions); see tests/envs/episodes.py."""
+    return episodes.run_episode(env, seed, policy, rng_seed)
 
 
 # --------------------------------------------------------------------------- registration, config

@@ -269,12 +269,11 @@ class ServiceChainEnv(gym.Env):
         ref = np.flatnonzero(self._cur_ref).tolist()
         best = reference.reference_latency(self._cur_lat, self._cur_feas)
         kind = HARDWARE_KINDS[int(self._req_kind[t])]
-        outcome = f"placed on {a}, {latency:.0f} ms" if valid else f"rejected ({a} cannot host it)"
-        best_txt = f"reference {best:.0f} ms" if np.isfinite(best) else "no feasible node"
+        outcome = f"{anchor}→{a} {latency:.0f} ms" if valid else f"{a} cannot host it"
+        best_txt = f"ref. {best:.0f} ms" if np.isfinite(best) else "none feasible"
         return {"action": a, "reward": float(reward), "reference": ref, "valid": valid,
                 "focus": anchor, "node_values": util.tolist(),
-                "caption": f"chain {c + 1}, service {pos + 1} ({kind}) from node {anchor}: "
-                           f"{outcome}; {best_txt}"}
+                "caption": f"chain {c + 1} service {pos + 1} ({kind}): {outcome}, {best_txt}"}
 
     def render(self):
         """Not implemented: animations come from ``info["episode_trace"]``."""
