@@ -79,6 +79,14 @@ def evaluate_local_greedy(params, episodes: int, seed: int, num_nodes: int | Non
     return float(np.mean(accs))
 
 
+def _one_thread() -> None:
+    """Evaluate in this process on one torch thread, as the training runs do (a second thread
+    beside other busy processes makes small forwards many times slower)."""
+    import torch
+
+    torch.set_num_threads(1)
+
+
 def _train(jobs: list[Job]) -> float:
     t0 = time.perf_counter()
     run_jobs(jobs)
@@ -131,6 +139,7 @@ def _pair_runs(tmp: Path, base: dict, seeds, prefix: str) -> list[Job]:
 def run(res: Result, quick: bool) -> None:
     from rlpipe.train.evaluate import evaluate
 
+    _one_thread()
     seeds = (0,) if quick else (0, 1, 2)
     eval_episodes = 5 if quick else 50
     base = deep_update(load_yaml(PARAMS), {"train": {"progress_bar": False}})
@@ -233,6 +242,7 @@ def _actor_size(params_dict: dict) -> int:
 
 
 def run_graph_deploy(res: Result, quick: bool) -> None:
+    _one_thread()
     seeds = (0,) if quick else (0, 1, 2)
     eval_episodes = 5 if quick else 50
     over = {"train": {"progress_bar": False}}
