@@ -266,9 +266,10 @@ def run_graph_deploy(res: Result, quick: bool) -> None:
     _table(res, n, {"GAT-PPO": out["gat"], "ablation (gat_layers 0)": out["ablation"]})
     gap = statistics.mean(o["greedy"] for o in out["gat"]) - \
         statistics.mean(o["greedy"] for o in out["ablation"])
-    res.body += ["", "Every GraphDeploy node feature already holds its own latency ratio, "
-                 "utilisation after placement and feasibility, from which the oracle's cost is "
-                 "computed node by node: the ablation is expected to come close."]
+    res.body += ["", f"Greedy accuracy, GAT minus ablation: {gap:+.3f}. Every GraphDeploy node's "
+                 "features already hold its latency ratio, utilisation after placement and "
+                 "feasibility, the terms of the oracle's cost: the best node is decidable node by "
+                 "node, without message passing."]
     res.check("greedy accuracy GAT minus ablation (means of seeds)", gap, "", None)
     res.check("ablation greedy accuracy", pm([o["greedy"] for o in out["ablation"]]), "", None,
               "{}")
