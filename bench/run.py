@@ -5,9 +5,9 @@ measured in the same run, and (re)writes its section of BENCHMARKS.md.
     python bench/run.py --only logging dvc   # some of them
     python bench/run.py --quick --no-write   # tiny sizes, a smoke run (BENCHMARKS.md untouched)
 
-Benchmarks: logging, throughput, summarize, visualize, dvc, resume, learning, service_chain,
-ablation_graph_deploy (see each ``bench/bench_*.py`` docstring). ``--quick`` never writes
-BENCHMARKS.md unless ``--write`` is given.
+Benchmarks: logging, live, throughput, summarize, visualize, dvc, resume, learning, sweep,
+service_chain, ablation_graph_deploy (see each ``bench/bench_*.py`` docstring). ``--quick`` never
+writes BENCHMARKS.md unless ``--write`` is given.
 Exit status: 0 when every benchmark ran (missed targets are reported, not failures), 1 when one
 raised.
 """
@@ -28,12 +28,14 @@ from bench_common import (BENCHMARKS_MD, machine, run_benchmark, say,  # noqa: E
 #: name -> (module, function); run in this order
 BENCHMARKS = {
     "logging": ("bench_logging", "run"),
+    "live": ("bench_live", "run"),
     "throughput": ("bench_throughput", "run"),
     "summarize": ("bench_stage_adapters", "run_summarize"),
     "visualize": ("bench_stage_adapters", "run_visualize"),
     "dvc": ("bench_dvc", "run"),
     "resume": ("bench_resume", "run"),
     "learning": ("bench_learning", "run"),
+    "sweep": ("bench_sweep", "run"),
     "service_chain": ("bench_service_chain", "run"),
     "ablation_graph_deploy": ("bench_service_chain", "run_graph_deploy"),
 }

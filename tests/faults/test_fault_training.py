@@ -24,7 +24,7 @@ from rlpipe.hooks import Hook
 from rlpipe import checkpoints as ckpt
 from rlpipe.train.run import train
 from tests.helpers import (PYTHON, REPO, TINY_PARAMS, assert_same_run, deep_update, log_text,
-                           same_weights, tiny as params)
+                           same_weights, tiny as params, with_env)
 
 ENOSPC = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
@@ -228,15 +228,18 @@ def test_temp_files_left_by_a_kill_are_removed(tmp_path, reference):
     stale = [root / "checkpoints" / ".ckpt_ep000012.pt.k1ll3d00.tmp",
              root / "checkpoints" / ".best.pt.abcdefgh.tmp",
              root / "training_output" / ".episodes.csv.x1y2z3w4.tmp",
-             root / "training_output" / "captures" / ".ep000012_trace.json.qwertyui.tmp"]
+             root / "training_output" / "captures" / ".ep000012_trace.json.qwertyui.tmp",
+             root / "live" / ".metrics.json.zxcvbnm1.tmp"]
     for p in stale:
         p.write_bytes(b"partial")
-    folder = root / "checkpoints" / ".ckpt_ep000012.a1b2c3d4"          # store_separately temp
-    folder.mkdir()
-    (folder / "actor.pt").write_bytes(b"partial")
+    for name in (".ckpt_ep000012.a1b2c3d4", ".best.e5f6g7h8"):          # store_separately temps
+        folder = root / "checkpoints" / name
+        folder.mkdir()
+        (folder / "actor.pt").write_bytes(b"partial")
     assert train(params(), root, console=False) == 0
-    assert temp_files(root) == []
-    assert "removed 5 temporary files left by an interrupted run" in log_text(root)
+    assert temp_files(root) == [] and not list((root / "live").glob(".*"))
+    assert not (root / "checkpoints" / ".best.e5f6g7h8").exists()
+    assert "removed 7 temporary files left by an interrupted run" in log_text(root)
     assert_same_run(reference, root)
 
 
@@ -298,10 +301,10 @@ def env_runs(tmp_path_factory) -> dict[str, tuple[Path, subprocess.CompletedProc
     for mode in ENV_CASES:
         root = tmp_path_factory.mktemp(f"env_{mode}")
         (root / "faulty_envs.py").write_text(FAULTY_ENVS)
-        p = deep_update(TINY_PARAMS, {
-            "env": {"id": f"faulty_envs:Faulty{mode.title()}-v0"}, "agent": {"mlp_hidden": [16]},
+        p = with_env(deep_update(TINY_PARAMS, {
+            "agent": {"mlp_hidden": [16]},
             "train": {"episodes": 12, "num_envs": 2}, "checkpoint": {"interval": 2},
-            "capture": {"every": 0, "last": 0}})
+            "capture": {"every": 0, "last": 0}}), {"id": f"faulty_envs:Faulty{mode.title()}-v0"})
         (root / "params.yaml").write_text(yaml.safe_dump(p))
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))}
         procs[mode] = (root, subprocess.Popen([PYTHON, str(REPO / "stages" / "train.py")], cwd=root,
