@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from rlpipe.config import ConfigError, Params
-from rlpipe.plots import synthetic
 from rlpipe.plots.builders import episode_gif_name
+from tests import synthetic
 from tests.visualize.test_visualize_stage import (assert_placeholder, image_stats, run_stage,
                                                   write_params)
 

@@ -15,7 +15,8 @@ import yaml
 from PIL import Image
 
 from rlpipe.config import ALL_FIGURES
-from rlpipe.plots import FIGURE_OUTPUTS, synthetic
+from rlpipe.plots import FIGURE_OUTPUTS
+from tests import synthetic
 
 REPO = Path(__file__).resolve().parents[2]
 STAGE = REPO / "stages" / "visualize.py"

@@ -40,7 +40,8 @@ def entropy(ctx):
 def value(ctx):
     from rlpipe.plots import training
 
-    return [lambda: training.value_figure(ctx.table("steps"), ctx.table("updates"), ctx.vis.smoothing)]
+    return [lambda: training.value_figure(ctx.table("steps"), ctx.table("updates"), ctx.vis.smoothing,
+                                          ctx.gamma)]
 
 
 def performance(ctx):

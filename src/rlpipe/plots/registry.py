@@ -66,7 +66,7 @@ FIGURES: tuple[FigureSpec, ...] = (
     FigureSpec("entropy", ("entropy.png",), ("Policy entropy",), ("updates", "episodes"), (),
                _B + "entropy", description="policy entropy per update"),
     FigureSpec("value", ("value.png",), ("Value function",), ("steps", "updates"), (),
-               _B + "value", description="value estimates against returns, explained variance"),
+               _B + "value", description="value estimates against the return discounted at train.gamma, explained variance"),
     FigureSpec("performance", ("performance.png",), ("Performance metrics",), ("episodes",), (),
                _B + "performance",
                description="Deployment Accuracy and the environment's episode metrics"),

@@ -25,7 +25,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from rlpipe.config import ExperimentConfig, VisualizeConfig
+from rlpipe.config import ExperimentConfig, TrainConfig, VisualizeConfig
 from rlpipe.io_utils import atomic_write_bytes, atomic_write_text
 from rlpipe.paths import CAPTURES_DIR, FIGURES_DIR
 from rlpipe.plots import inputs, projection
@@ -48,8 +48,10 @@ def _resolve(ref: str) -> Callable:
 class Context:
     """What builders see: the params, the tables (read once), the captures, shared state."""
 
-    def __init__(self, vis: VisualizeConfig, exp: ExperimentConfig, root: Path, log: Callable[[str], None]):
+    def __init__(self, vis: VisualizeConfig, exp: ExperimentConfig, root: Path, log: Callable[[str], None],
+                 gamma: float | None = None):
         self.vis, self.exp, self.root, self.log = vis, exp, Path(root), log
+        self.gamma = TrainConfig().gamma if gamma is None else gamma  # train.gamma (value figure)
         self.summary_dir = self.root / inputs.SUMMARY_DIR
         self.out_dir = self.root / OUTPUT_DIR
         self.captures_dir = self.root / exp.directory / CAPTURES_DIR
@@ -163,7 +165,8 @@ def run(sections: dict[str, Any]) -> int:
     import matplotlib
 
     matplotlib.use("Agg")
-    return run_visualize(sections["visualize"], sections["experiment"])
+    return run_visualize(sections["visualize"], sections["experiment"],
+                         gamma=sections.get("train.gamma"))
 
 
 def _disabled(ctx: Context, spec: FigureSpec) -> None:
@@ -172,10 +175,11 @@ def _disabled(ctx: Context, spec: FigureSpec) -> None:
 
 
 def run_visualize(vis: VisualizeConfig, exp: ExperimentConfig, root: Path | str = ".",
-                  log: Callable[[str], None] = print) -> int:
-    """Draw every figure of ``vis.figures`` into ``<root>/plots/``; placeholders for the rest."""
+                  log: Callable[[str], None] = print, gamma: float | None = None) -> int:
+    """Draw every figure of ``vis.figures`` into ``<root>/plots/``; placeholders for the rest.
+    ``gamma``: the run's ``train.gamma`` (the value figure's discount; None = its default)."""
     t_start = time.perf_counter()
-    ctx = Context(vis, exp, Path(root), log)
+    ctx = Context(vis, exp, Path(root), log, gamma)
     inputs.check_summary_files(ctx.summary_dir)
     selected = [f for f in FIGURES if f.name in set(vis.figures)]
     if any(f.captures for f in selected):

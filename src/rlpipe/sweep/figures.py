@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from rlpipe.paths import SWEEP_LEARNING_CURVES
-from rlpipe.summarize.metrics import trailing_means
+from rlpipe.smoothing import trailing_mean
 
 MAX_POINTS = 400
 FIGURE_DPI = 100
@@ -63,7 +63,7 @@ def curve_frame(episodes: pd.DataFrame, window: int, max_points: int = MAX_POINT
         for col, name in CURVE_METRICS:
             if col not in rows or not np.isfinite(rows[col].to_numpy(dtype=float)).any():
                 continue
-            smooth = trailing_means(rows[col].to_numpy(dtype=float), window)
+            smooth = trailing_mean(rows[col].to_numpy(dtype=float), window)
             parts.append(pd.DataFrame({"trial_id": tid, "setting": setting, "Episode": ep[keep],
                                        "metric": name, "value": smooth[keep]}))
     if not parts:
