@@ -14,6 +14,7 @@ import hashlib
 import json
 import math
 import os
+import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable, Mapping, Union, get_args, get_origin, get_type_hints
@@ -65,6 +66,20 @@ def int_or_auto(lo: int) -> Callable[[str, Any], None]:
             _check(v >= lo, key, f"must be an integer >= {lo} or '{AUTO}'", v)
 
     return check
+
+
+def bool_or_auto(key: str, v: Any) -> None:
+    """true, false, or the string 'auto' (exact spelling)."""
+    if isinstance(v, str):
+        _check(v == AUTO, key, f"must be true, false or '{AUTO}'", v)
+
+
+_DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
+
+
+def device_name(key: str, v: Any) -> None:
+    """'auto', 'cpu', 'cuda' or 'cuda:N' (whether that GPU exists is checked when training starts)."""
+    _check(bool(_DEVICE.match(v)), key, "must be 'auto', 'cpu', 'cuda' or 'cuda:N'", v)
 
 
 def _field(default: Any, check: Callable[[str, Any], None] | None = None,
@@ -232,6 +247,8 @@ class AgentConfig:
     gat_layers: int = _field(2, in_range(1, 16))
     dropout: float = _field(0.0, in_range(0.0, 0.9))
     mlp_hidden: tuple[int, ...] = _field((64, 64), in_range(1, 8192))
+    # initial log standard deviation of the Gaussian policy (Box actions); 0.0 = std 1
+    log_std_init: float = _field(0.0, in_range(-20.0, 5.0))
 
     def validate(self, s: str) -> None:
         _check(len(self.mlp_hidden) > 0, f"{s}.mlp_hidden",
@@ -263,7 +280,18 @@ class TrainConfig:
     # 1 by default: the batches are small, and extra threads cost more than they give on a
     # shared CPU (measured 100x slower collection with 2 threads beside other busy processes)
     torch_threads: int = _field(1, in_range(0, 256))  # 0 = torch's default
+    # where the networks and update batches live (environments stay on the CPU): auto = CUDA
+    # when torch sees a GPU, else CPU; cuda / cuda:N without that GPU is an error
+    device: str = _field("cpu", device_name)
+    # running mean/variance normalization of observations, checkpointed with the run.
+    # auto = on for flat observations (MLP agent), off for graph observations (GAT agent)
+    normalize_observations: Union[bool, str] = _field(AUTO, bool_or_auto, "true, false or 'auto'")
     progress_bar: bool = _field(True)
+
+
+def normalizes_observations(setting: bool | str, agent_kind: str) -> bool:
+    """Resolve ``train.normalize_observations`` for an agent kind ("flat" or "graph")."""
+    return agent_kind == "flat" if setting == AUTO else bool(setting)
 
 
 @dataclass(frozen=True)
@@ -387,7 +415,8 @@ def load_params(path: str | os.PathLike = "params.yaml") -> Params:
 
 # Settings that do not change what a run computes: changing them never blocks a resume.
 FINGERPRINT_EXCLUDED = {
-    "train": {"episodes", "on_mismatch", "progress_bar", "on_nan"},
+    # device: a checkpoint resumes on any device (docs/DEVICES.md)
+    "train": {"episodes", "on_mismatch", "progress_bar", "on_nan", "device"},
     "experiment": None,  # whole section
     "checkpoint": None,
     "capture": None,
