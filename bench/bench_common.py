@@ -246,7 +246,8 @@ repetitions, medians), and each section says what the load was.
 _SECTION_RE = re.compile(r"<!-- bench:(?P<name>[\w-]+):start -->\n(?P<body>.*?)<!-- bench:(?P=name):end -->\n?",
                          re.S)
 _CHECKS_RE = re.compile(r"<!-- bench-checks (?P<json>.*?) -->")
-ORDER = ("summary", "logging", "throughput", "summarize", "visualize", "dvc", "resume", "learning")
+ORDER = ("summary", "logging", "throughput", "summarize", "visualize", "dvc", "resume", "learning",
+         "sb3")
 
 
 def render_section(res: Result) -> str:

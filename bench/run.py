@@ -5,7 +5,7 @@ measured in the same run, and (re)writes its section of BENCHMARKS.md.
     python bench/run.py --only logging dvc   # some of them
     python bench/run.py --quick --no-write   # tiny sizes, a smoke run (BENCHMARKS.md untouched)
 
-Benchmarks: logging, throughput, summarize, visualize, dvc, resume, learning (see each
+Benchmarks: logging, throughput, summarize, visualize, dvc, resume, learning, sb3 (see each
 ``bench/bench_*.py`` docstring). ``--quick`` never writes BENCHMARKS.md unless ``--write`` is given.
 Exit status: 0 when every benchmark ran (missed targets are reported, not failures), 1 when one
 raised.
@@ -33,6 +33,7 @@ BENCHMARKS = {
     "dvc": ("bench_dvc", "run"),
     "resume": ("bench_resume", "run"),
     "learning": ("bench_learning", "run"),
+    "sb3": ("bench_sb3", "run"),
 }
 TITLES = {
     "summarize": "summarize: stage vs bare pyarrow, start-up",

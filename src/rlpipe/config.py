@@ -284,14 +284,18 @@ class TrainConfig:
     # when torch sees a GPU, else CPU; cuda / cuda:N without that GPU is an error
     device: str = _field("cpu", device_name)
     # running mean/variance normalization of observations, checkpointed with the run.
-    # auto = on for flat observations (MLP agent), off for graph observations (GAT agent)
+    # auto = on for continuous control (flat observations and Box actions), off otherwise
+    # (graph observations, Discrete/MultiDiscrete actions); see docs/SPACES.md for why
     normalize_observations: Union[bool, str] = _field(AUTO, bool_or_auto, "true, false or 'auto'")
     progress_bar: bool = _field(True)
 
 
-def normalizes_observations(setting: bool | str, agent_kind: str) -> bool:
-    """Resolve ``train.normalize_observations`` for an agent kind ("flat" or "graph")."""
-    return agent_kind == "flat" if setting == AUTO else bool(setting)
+def normalizes_observations(setting: bool | str, observation_kind: str, action_kind: str) -> bool:
+    """Resolve ``train.normalize_observations``: ``auto`` is on for flat observations with Box
+    actions (continuous control), off for graph observations and discrete actions."""
+    if setting == AUTO:
+        return observation_kind == "flat" and action_kind == "box"
+    return bool(setting)
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,9 @@ from typing import Iterator
 import gymnasium as gym
 import torch
 
-from rlpipe.config import ConfigError, EnvConfig, Params, fingerprint, params_digest
+from rlpipe.agents.spaces import UnsupportedSpace, check_spaces
+from rlpipe.config import (ConfigError, EnvConfig, Params, fingerprint, normalizes_observations,
+                           params_digest)
 from rlpipe.errors import CheckpointError, RlpipeError
 from rlpipe.hooks.base import HookList, RunInfo
 from rlpipe.hooks.capture import CaptureHook
@@ -46,14 +48,11 @@ def make_env(cfg: EnvConfig) -> gym.Env:
     except Exception as e:  # noqa: BLE001 - e.g. 'module:Env-v0' whose module is missing
         raise ConfigError(f"env.id: cannot make environment {cfg.id!r}: "
                           f"{type(e).__name__}: {e}") from None
-    if not isinstance(env.action_space, gym.spaces.Discrete):
-        raise ConfigError(f"env.id: {cfg.id!r} has action space {env.action_space}; "
-                          "rlpipe trains Discrete action spaces only")
-    obs_space = env.observation_space
-    if not (isinstance(obs_space, gym.spaces.Graph)
-            or (isinstance(obs_space, gym.spaces.Box) and len(obs_space.shape) == 1)):
-        raise ConfigError(f"env.id: {cfg.id!r} has observation space {obs_space}; rlpipe trains "
-                          "graph observations (GAT) or flat Box observations (MLP)")
+    try:
+        check_spaces(env.observation_space, env.action_space)
+    except UnsupportedSpace as e:
+        env.close()
+        raise ConfigError(f"env.id: {cfg.id!r}: {e}") from None
     return env
 
 
@@ -64,7 +63,14 @@ def build_components(params: Params):
     from rlpipe.agents.algorithms import build_algorithm
     from rlpipe.agents.policy import build_agent
 
-    agent = build_agent(envs[0].observation_space, envs[0].action_space, params.agent)
+    from rlpipe.agents.device import resolve_device
+
+    device = resolve_device(params.train.device)
+    obs_spec, act_spec = check_spaces(envs[0].observation_space, envs[0].action_space)
+    normalize = normalizes_observations(params.train.normalize_observations, obs_spec.kind,
+                                        act_spec.kind)
+    agent = build_agent(envs[0].observation_space, envs[0].action_space, params.agent, normalize,
+                        device)
     return envs, agent, build_algorithm(agent, params.train)
 
 

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from rlpipe.agents.algorithms import Rollout, compute_gae
+from rlpipe.agents.device import to_cpu
 from rlpipe.config import Params
 from rlpipe.hooks import tracking
 from rlpipe.hooks.base import EpisodeRecord, HookList, RunInfo, UpdateRecord
@@ -115,9 +116,10 @@ class Trainer:
             "episode": self.episode,
             "global_step": self.global_step,
             "update": self.update_count,
-            "actor": self.agent.actor.state_dict(),
-            "critic": self.agent.critic.state_dict(),
-            **self.algorithm.state_dict(),
+            "actor": to_cpu(self.agent.actor.state_dict()),
+            "critic": to_cpu(self.agent.critic.state_dict()),
+            **to_cpu(self.algorithm.state_dict()),
+            "obs_normalizer": None if self.agent.normalizer is None else self.agent.normalizer.state_dict(),
             "rng": {
                 "python": [py_state[0], list(py_state[1]), py_state[2]],
                 "numpy": [np_state[0], torch.from_numpy(np_state[1].astype(np.int64)),
@@ -140,6 +142,13 @@ class Trainer:
         self.agent.actor.load_state_dict(state["actor"])
         self.agent.critic.load_state_dict(state["critic"])
         self.algorithm.load_state_dict(state)
+        norm = state.get("obs_normalizer")
+        if (norm is None) != (self.agent.normalizer is None):
+            raise ValueError("observation normalization is "
+                             f"{'on' if norm is not None else 'off'} in the checkpoint, "
+                             f"{'on' if self.agent.normalizer is not None else 'off'} in this run")
+        if norm is not None:
+            self.agent.normalizer.load_state_dict(norm)
         self.episode = self.prev_episode = int(state["episode"])
         self.global_step = int(state["global_step"])
         self.update_count = int(state["update"])
@@ -178,26 +187,29 @@ class Trainer:
         agent.actor.eval()
         agent.critic.eval()
         while active:
-            batch = agent.collate([obs[i] for i in active])
+            prepared = agent.preprocess([obs[i] for i in active], update=True)
+            batch = agent.collate(prepared)
             masks = [infos[i]["action_mask"] for i in active] if masking else None
             with torch.no_grad():
-                dist = agent.distribution(batch, masks)
+                # sampled on the CPU: every draw comes from the checkpointed CPU generator
+                dist = agent.distribution(batch, masks).to("cpu")
                 actions = dist.sample()
                 log_probs = dist.log_prob(actions)
                 entropies = dist.entropy()
-                values = agent.value(batch)
+                values = agent.value(batch).cpu()
+            actions = actions.numpy()
             still_active = []
             for k, i in enumerate(active):
                 buf = buffers[i]
-                action = int(actions[k])
-                buf.observations.append(obs[i])
+                action = actions[k]
+                buf.observations.append(prepared[k])
                 buf.masks.append(masks[k] if masking else None)
                 buf.actions.append(action)
                 buf.log_probs.append(float(log_probs[k]))
                 buf.values.append(float(values[k]))
                 buf.entropies.append(float(entropies[k]))
                 try:
-                    o, reward, terminated, truncated, info = envs[i].step(action)
+                    o, reward, terminated, truncated, info = envs[i].step(agent.actions.to_env(action))
                 except Exception as e:  # noqa: BLE001 - reported with its episode number
                     raise EnvironmentFailure(
                         f"environment {i} raised at episode {self.episode + i + 1}, "
@@ -221,7 +233,8 @@ class Trainer:
         cut = [i for i, b in enumerate(buffers) if b.bootstrap_obs is not None]
         if cut:
             with torch.no_grad():
-                v = self.agent.value(self.agent.collate([buffers[i].bootstrap_obs for i in cut]))
+                prepared = self.agent.preprocess([buffers[i].bootstrap_obs for i in cut])
+                v = self.agent.value(self.agent.collate(prepared)).cpu()
             for j, i in enumerate(cut):
                 last[i] = float(v[j])
         return last
@@ -248,7 +261,7 @@ class Trainer:
             deployment_accuracy=None if acc is None else float(acc),
             metrics={k: float(v) for k, v in (info.get("metrics") or {}).items()},
             last_update=self.last_update,
-            actions=np.asarray(buf.actions, dtype=np.int64),
+            actions=np.asarray(buf.actions),
             rewards=rewards,
             values=np.asarray(buf.values, dtype=np.float64),
             log_probs=np.asarray(buf.log_probs, dtype=np.float64),
@@ -273,14 +286,14 @@ class Trainer:
             advs.append(adv)
             rets.append(ret)
         return Rollout(
-            observations=obs,
+            observations=self.agent.batch_store(obs),
             masks=masks if masks and masks[0] is not None else None,
-            actions=torch.tensor(acts, dtype=torch.int64),
+            actions=torch.from_numpy(np.asarray(acts)),
             log_probs=torch.tensor(logps, dtype=torch.float32),
             values=torch.from_numpy(np.concatenate(vals).astype(np.float32)),
             advantages=torch.from_numpy(np.concatenate(advs)),
             returns=torch.from_numpy(np.concatenate(rets)),
-        )
+        ).to(self.agent.device)
 
     # ------------------------------------------------------------------ main loop
     def run(self, run: RunInfo) -> dict[str, Any]:
