@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+ACTIONS_CSV = "actions.csv"
 ACTIONS_COLUMNS = ("Episode", "Dimension", "Bin", "Low", "High", "Count")
 BOX_SUMMARY_COLUMNS = ("Action Mean", "Action Norm")
 BOX_BINS = 20
@@ -111,3 +112,12 @@ def histogram_rows(layout: ActionLayout, episode: int, actions: np.ndarray) -> l
                 rows.append((episode, d, int(b), float(edges[d, b]), float(edges[d, b + 1]),
                              int(counts[b])))
     return rows
+
+
+def scalar_actions(layout: ActionLayout, actions: np.ndarray) -> list:
+    """One number per action, for figures that colour or plot by action (captures, traces): the
+    action (Discrete), the flat index (MultiDiscrete), the mean of the clipped action (Box)."""
+    cells, extra = action_cells(layout, actions)
+    if layout.kind == "box":
+        return [row[0] for row in extra]
+    return cells

@@ -24,6 +24,8 @@ from typing import Any, Callable
 import gymnasium as gym
 import numpy as np
 
+from rlpipe.action_log import ActionLayout
+
 DISCRETE, MULTI_DISCRETE, BOX = "discrete", "multi_discrete", "box"
 _MAX_DESCRIPTION = 160
 
@@ -117,9 +119,12 @@ class ActionSpec:
     env_shape: tuple[int, ...] = ()
     env_dtype: Any = np.int64
 
-    @property
-    def is_discrete(self) -> bool:
-        return self.kind != BOX
+    def layout(self) -> ActionLayout:
+        """How the logs record these actions (:mod:`rlpipe.action_log`)."""
+        if self.kind == BOX:
+            return ActionLayout(BOX, low=tuple(map(float, self.low)), high=tuple(map(float, self.high)))
+        start = np.broadcast_to(np.asarray(self.start, np.int64).reshape(-1), (len(self.nvec),))
+        return ActionLayout(self.kind, nvec=self.nvec, start=tuple(int(v) for v in start))
 
     def to_env(self, action: np.ndarray) -> Any:
         """The agent's action as the environment takes it: an int (discrete), an integer array

@@ -41,6 +41,9 @@ class RunInfo:
     agent_kind: str                # "graph" | "flat"
     env_factory: Any = None        # callable() -> a fresh environment (for capture probes)
     notes: tuple[str, ...] = ()    # warnings found before the run (e.g. skipped checkpoints)
+    action_layout: Any = None      # rlpipe.action_log.ActionLayout: how actions are logged
+    device: str = "cpu"            # where the networks run, e.g. "cuda:0 (NVIDIA H200)"
+    normalize_observations: bool = False
 
 
 @dataclass(frozen=True)
@@ -48,7 +51,8 @@ class EpisodeRecord:
     """One finished episode.
 
     Shapes (L = episode length):
-        - actions, rewards, values, log_probs, entropies: [L]
+        - actions: [L] (Discrete), [L, K] (MultiDiscrete), [L, D] (Box, unclipped samples)
+        - rewards, values, log_probs, entropies: [L]
         - oracle_actions: [L] (-1 without oracle), feasible: [L] bool or None
         - step_summaries: {name: [L]}
     """

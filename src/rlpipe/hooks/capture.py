@@ -11,9 +11,11 @@ import json
 from pathlib import Path
 from typing import Any
 
+import gymnasium as gym
 import numpy as np
 import torch
 
+from rlpipe.action_log import ActionLayout, scalar_actions
 from rlpipe.hooks.base import EpisodeRecord, Hook, RunInfo
 from rlpipe.io_utils import atomic_write_bytes, atomic_write_text
 
@@ -95,8 +97,10 @@ class CaptureHook(Hook):
         else:
             atomic_write_bytes(self.directory / f"{stem}_embeddings.npz", _npz_bytes(self._flat_arrays()))
             entry["embeddings"] = f"{stem}_embeddings.npz"
+        layout = self.run.action_layout or ActionLayout("discrete")
         trace = ep.trace if ep.trace is not None else {
-            "steps": [{"action": int(a), "reward": float(r)} for a, r in zip(ep.actions, ep.rewards)]}
+            "steps": [{"action": a, "reward": float(r)}
+                      for a, r in zip(scalar_actions(layout, ep.actions), ep.rewards)]}
         trace = {**trace, "episode": ep.episode}
         atomic_write_text(self.directory / f"{stem}_trace.json", json.dumps(trace))
         entry["trace"] = f"{stem}_trace.json"
@@ -115,10 +119,13 @@ class CaptureHook(Hook):
         env = self.run.env_factory()
         rng = np.random.default_rng(self.probe_seed)
         obs, _ = env.reset(seed=self.probe_seed)
+        discrete = isinstance(env.action_space, gym.spaces.Discrete)
+        env.action_space.seed(self.probe_seed)
         states = []
         while len(states) < 256 * self.probe_graphs:
-            states.append(np.asarray(obs, dtype=np.float32).ravel())
-            obs, _, term, trunc, _ = env.step(int(rng.integers(env.action_space.n)))
+            states.append(obs)  # raw: preprocessed (flattened, normalized) when captured
+            action = int(rng.integers(env.action_space.n)) if discrete else env.action_space.sample()
+            obs, _, term, trunc, _ = env.step(action)
             if term or trunc:
                 obs, _ = env.reset(seed=int(rng.integers(2**31)))
         env.close()
@@ -174,9 +181,11 @@ class CaptureHook(Hook):
         probe = self._probe_set()
         agent = self.agent
         agent.actor.eval()
-        obs = agent.collate([p["obs"] for p in probe])
+        obs = agent.collate(agent.preprocess([p["obs"] for p in probe]))  # frozen statistics
+        greedy = agent.distribution(obs).mode().cpu().numpy()
+        actions = np.asarray(scalar_actions(agent.actions.layout(), greedy))
         return {
-            "embeddings": agent.actor.embed(obs).numpy().astype(np.float32),
-            "action": agent.actor(obs).argmax(-1).numpy().astype(np.int64),
-            "value": agent.critic(obs).numpy().astype(np.float32),
+            "embeddings": agent.actor.embed(obs).cpu().numpy().astype(np.float32),
+            "action": actions.astype(np.float32 if agent.actions.kind == "box" else np.int64),
+            "value": agent.critic(obs).cpu().numpy().astype(np.float32),
         }

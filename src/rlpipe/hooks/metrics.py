@@ -4,6 +4,8 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from rlpipe.action_log import (ACTIONS_COLUMNS, ACTIONS_CSV, ActionLayout, action_cells,
+                               histogram_rows)
 from rlpipe.contracts import EPISODE_COLUMNS, STEP_COLUMNS, UPDATE_COLUMNS
 from rlpipe.hooks.base import EpisodeRecord, Hook, RunInfo, UpdateRecord
 from rlpipe.hooks.writers import CSVLog, Recorder, ScalarStream, TensorBoardLog, WandbLog
@@ -50,6 +52,7 @@ class MetricsHook(Hook):
         self.episodes: CSVLog | None = None
         self.updates: CSVLog | None = None
         self.steps: CSVLog | None = None
+        self.actions: CSVLog | None = None     # actions.csv (Box and MultiDiscrete actions)
         self.tb: TensorBoardLog | None = None
         self.wandb: WandbLog | None = None
         self.notes: list[str] = []
@@ -60,10 +63,14 @@ class MetricsHook(Hook):
         self.episodes = CSVLog(self.directory / "episodes.csv",
                                EPISODE_COLUMNS + tuple(run.metric_names), "Episode", keep)
         self.updates = CSVLog(self.directory / "updates.csv", UPDATE_COLUMNS, "Episode", keep)
+        self.action_layout = run.action_layout or ActionLayout("discrete")
         if self.step_interval > 0:
             self.steps = CSVLog(self.directory / "steps.csv",
-                                STEP_COLUMNS + tuple(run.step_summary_names), "Episode", keep)
-        for log in (self.episodes, self.updates, self.steps):
+                                STEP_COLUMNS + self.action_layout.step_columns
+                                + tuple(run.step_summary_names), "Episode", keep)
+        if self.action_layout.has_histograms:
+            self.actions = CSVLog(self.directory / ACTIONS_CSV, ACTIONS_COLUMNS, "Episode", keep)
+        for log in self._logs():
             if log is not None and keep and log.dropped_rows:
                 self.notes.append(f"{log.path.name}: dropped {log.dropped_rows} rows past episode {keep}")
             if log is not None and keep and log.missing_rows:
@@ -108,20 +115,25 @@ class MetricsHook(Hook):
         r.dump(ep.episode)
         if self.steps is not None:
             self._write_steps(ep)
+        if self.actions is not None:
+            self.actions.write_rows(histogram_rows(self.action_layout, ep.episode, ep.actions))
 
     def _write_steps(self, ep: EpisodeRecord) -> None:
         n = self.step_interval
         idx = range(0, ep.length, n)
         oracle, feasible = ep.oracle_actions, ep.feasible
-        summaries = [ep.step_summaries.get(name) for name in self.steps.columns[len(STEP_COLUMNS):]]
+        first_summary = len(STEP_COLUMNS) + len(self.action_layout.step_columns)
+        summaries = [ep.step_summaries.get(name) for name in self.steps.columns[first_summary:]]
+        cells, extra = action_cells(self.action_layout, ep.actions)
         rows = []
         for t in idx:
             rows.append((
-                ep.episode, t + 1, ep.global_step_start + t + 1, int(ep.actions[t]),
+                ep.episode, t + 1, ep.global_step_start + t + 1, cells[t],
                 float(ep.rewards[t]), float(ep.values[t]), float(ep.log_probs[t]),
                 float(ep.entropies[t]),
                 None if oracle is None else int(oracle[t]),
                 None if feasible is None else bool(feasible[t]),
+                *extra[t],
                 *[None if s is None else float(s[t]) for s in summaries],
             ))
         self.steps.write_rows(rows)
@@ -140,9 +152,12 @@ class MetricsHook(Hook):
 
     def on_rollout_end(self, trainer) -> None:
         # durable before a checkpoint that covers these rows can be written
-        for log in (self.episodes, self.updates, self.steps):
-            if log is not None:
-                log.flush(fsync=True)
+        for log in self._logs():
+            log.flush(fsync=True)
+
+    def _logs(self) -> list[CSVLog]:
+        return [log for log in (self.episodes, self.updates, self.steps, self.actions)
+                if log is not None]
 
     def on_train_end(self, run, result) -> None:
         self.close()
@@ -151,9 +166,8 @@ class MetricsHook(Hook):
         self.close()
 
     def close(self) -> None:
-        for log in (self.episodes, self.updates, self.steps):
-            if log is not None:
-                log.close()
+        for log in self._logs():
+            log.close()
         if self.tb is not None:
             self.tb.flush()
             self.tb.close()

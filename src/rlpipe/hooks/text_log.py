@@ -50,6 +50,8 @@ class TextLogHook(Hook):
         p = run.params
         for note in run.notes:
             self.logger.warning(note)
+        self.logger.info("device: %s (train.device: %s); observation normalization %s", run.device,
+                         p.train.device, "on" if run.normalize_observations else "off")
         if run.restart_reason:
             self.logger.warning("not resuming: %s; starting a fresh run", run.restart_reason)
         if run.resumed_from:

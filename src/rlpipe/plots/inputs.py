@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from rlpipe.action_log import ACTIONS_COLUMNS
 from rlpipe.contracts import EPISODE_COLUMNS, STEP_COLUMNS, UPDATE_COLUMNS
 from rlpipe.errors import InputFileError
 
@@ -25,7 +26,10 @@ SUMMARY_FILES = {
     "episodes": ("episodes.parquet", EPISODE_COLUMNS),
     "updates": ("updates.parquet", UPDATE_COLUMNS),
     "steps": ("steps.parquet", STEP_COLUMNS),
+    # Box / MultiDiscrete action histograms; optional (summaries made before it existed lack it)
+    "actions": ("actions.parquet", ACTIONS_COLUMNS),
 }
+OPTIONAL_SUMMARIES = ("actions",)
 PRODUCER_HINT = "it is written by the summarize stage (run `dvc repro summarize`)"
 
 
@@ -62,6 +66,8 @@ def summary_path(kind: str, summary_dir: Path = SUMMARY_DIR) -> Path:
 def check_summary_files(summary_dir: Path = SUMMARY_DIR) -> None:
     """Raise :class:`InputFileError` for the first missing summary file."""
     for kind in SUMMARY_FILES:
+        if kind in OPTIONAL_SUMMARIES:
+            continue
         p = summary_path(kind, summary_dir)
         if not p.is_file():
             raise InputFileError(f"{p}: file not found; {PRODUCER_HINT}")

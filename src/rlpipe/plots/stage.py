@@ -100,6 +100,16 @@ TABLES_NEEDED = {
 }
 
 
+def _actions(run: _Run, smoothing: int, training):
+    """Per-dimension histograms for Box / MultiDiscrete actions (actions.parquet has rows),
+    else the action counts of steps.parquet (Discrete)."""
+    from rlpipe.plots.action_dims import action_dimensions_figure
+
+    if inputs.summary_path("actions", run.summary_dir).is_file() and len(run.table("actions")):
+        return action_dimensions_figure(run.table("actions"), smoothing)
+    return training.actions_figure(run.table("steps"), smoothing)
+
+
 def run_visualize(vis: VisualizeConfig, exp: ExperimentConfig, root: Path | str = ".",
                   log: Callable[[str], None] = print) -> int:
     """Draw every figure of ``vis.figures`` into ``<root>/plots/``; placeholders for the rest."""
@@ -134,13 +144,15 @@ def run_visualize(vis: VisualizeConfig, exp: ExperimentConfig, root: Path | str 
             if fig_name in selected:
                 for kind in TABLES_NEEDED.get(fig_name, ()):
                     run.table(kind)
+        if "actions" in selected and inputs.summary_path("actions", run.summary_dir).is_file():
+            run.table("actions")
         apply_style(vis.style)
 
         s = vis.smoothing
         builders: dict[str, Callable[[], object]] = {
             "reward": lambda: training.reward_figure(run.table("episodes"), s),
             "loss": lambda: training.loss_figure(run.table("updates"), run.table("episodes"), s),
-            "actions": lambda: training.actions_figure(run.table("steps"), s),
+            "actions": lambda: _actions(run, s, training),
             "entropy": lambda: training.entropy_figure(run.table("updates"), run.table("episodes"), s),
             "value": lambda: training.value_figure(run.table("steps"), run.table("updates"), s),
             "performance": lambda: training.performance_figure(run.table("episodes"), s),

@@ -38,13 +38,19 @@ def evaluate(params: Params, state: dict[str, Any] | None, episodes: int, seed: 
         raise ValueError(f"policy must be one of {POLICIES}, got {policy!r}")
     env_cfg = replace(params.env, **(env_overrides or {}))
     env = make_env(env_cfg)
-    agent = build_agent(env.observation_space, env.action_space, params.agent)
+    # on the CPU, whatever train.device was: checkpoints hold CPU tensors
+    agent = build_agent(env.observation_space, env.action_space, params.agent,
+                        normalize_observations=state is not None and state.get("obs_normalizer") is not None)
     if state is not None:
         agent.actor.load_state_dict(state["actor"])
         agent.critic.load_state_dict(state["critic"])
+        if agent.normalizer is not None:  # frozen: evaluation never moves the statistics
+            agent.normalizer.load_state_dict(state["obs_normalizer"])
     agent.actor.eval()
     rng = np.random.default_rng(seed)
     gen = torch.Generator().manual_seed(seed)
+    if agent.actions.kind != "discrete":
+        env.action_space.seed(seed)
     returns, accs, metrics = [], [], {}
     for ep in range(episodes):
         obs, info = env.reset(seed=seed + ep)
@@ -52,16 +58,16 @@ def evaluate(params: Params, state: dict[str, Any] | None, episodes: int, seed: 
         while not done:
             mask = info.get("action_mask") if params.env.action_masking else None
             if policy == "random":
-                action = int(rng.integers(env.action_space.n))
+                action = int(rng.integers(env.action_space.n)) if agent.actions.kind == "discrete" \
+                    else env.action_space.sample()
             elif policy == "oracle":
                 action = int(np.flatnonzero(info["oracle_best"])[0])
             else:
                 with torch.no_grad():
-                    dist = agent.distribution(agent.collate([obs]), None if mask is None else [mask])
-                if policy == "greedy":
-                    action = int(dist.probs[0].argmax())
-                else:
-                    action = int(torch.multinomial(dist.probs[0], 1, generator=gen))
+                    batch = agent.collate(agent.preprocess([obs]))
+                    dist = agent.distribution(batch, None if mask is None else [mask])
+                    chosen = dist.mode() if policy == "greedy" else dist.sample(gen)
+                action = agent.actions.to_env(chosen[0].numpy())
             obs, reward, term, trunc, info = env.step(action)
             total += float(reward)
             done = term or trunc

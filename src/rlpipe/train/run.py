@@ -16,6 +16,7 @@ from typing import Iterator
 import gymnasium as gym
 import torch
 
+from rlpipe.agents.device import describe_device, resolve_device
 from rlpipe.agents.spaces import UnsupportedSpace, check_spaces
 from rlpipe.config import (ConfigError, EnvConfig, Params, fingerprint, normalizes_observations,
                            params_digest)
@@ -56,21 +57,19 @@ def make_env(cfg: EnvConfig) -> gym.Env:
     return env
 
 
-def build_components(params: Params):
-    """Environments, agent and algorithm for ``params`` (no files touched)."""
+def build_components(params: Params, device: torch.device | None = None):
+    """Environments, agent and algorithm for ``params`` (no files touched); ``device`` defaults
+    to ``train.device`` resolved on this machine."""
     envs = [make_env(params.env) for _ in range(params.train.num_envs)]
     # imported after the envs: a bad env.id fails without the seconds torch_geometric takes
     from rlpipe.agents.algorithms import build_algorithm
     from rlpipe.agents.policy import build_agent
 
-    from rlpipe.agents.device import resolve_device
-
-    device = resolve_device(params.train.device)
     obs_spec, act_spec = check_spaces(envs[0].observation_space, envs[0].action_space)
     normalize = normalizes_observations(params.train.normalize_observations, obs_spec.kind,
                                         act_spec.kind)
     agent = build_agent(envs[0].observation_space, envs[0].action_space, params.agent, normalize,
-                        device)
+                        resolve_device(params.train.device) if device is None else device)
     return envs, agent, build_algorithm(agent, params.train)
 
 
@@ -132,6 +131,7 @@ def _remove_leftovers(ckpt_dir: Path, out_dir: Path) -> int:
 def train(params: Params, root: Path = Path("."), extra_hooks=(), console: bool = True) -> int:
     """Train per ``params`` in ``root``; resume from the newest valid checkpoint. Returns an exit code."""
     root = Path(root)
+    device = resolve_device(params.train.device)  # a missing GPU is a params error: before any file
     fp = fingerprint(params)
     target = params.train.episodes
     ckpt_dir = root / params.checkpoint.directory
@@ -160,7 +160,7 @@ def train(params: Params, root: Path = Path("."), extra_hooks=(), console: bool 
     # (bench/ measured 3.3 s vs 2.1 s per update); flushing them to zero costs no accuracy.
     torch.set_flush_denormal(True)
     torch.manual_seed(params.train.seed)  # network initialisation is part of the seeded run
-    envs, agent, algorithm = build_components(params)
+    envs, agent, algorithm = build_components(params, device)
     hooks = HookList()
     trainer = Trainer(params, envs, agent, algorithm, hooks)
     trainer.seed(params.train.seed)
@@ -195,6 +195,9 @@ def train(params: Params, root: Path = Path("."), extra_hooks=(), console: bool 
         step_summary_names=tuple(getattr(unwrapped, "step_summary_names", ())),
         has_oracle=bool(getattr(unwrapped, "has_oracle", False)),
         agent_kind=agent.kind,
+        action_layout=agent.actions.layout(),
+        device=describe_device(agent.device),
+        normalize_observations=agent.normalizer is not None,
         env_factory=lambda: make_env(params.env),
         notes=tuple(f"skipped checkpoint: {m}" for m in plan.skipped) + ((
             f"removed {removed} temporary files left by an interrupted run",) if removed else ()),
