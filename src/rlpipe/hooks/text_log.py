@@ -50,8 +50,6 @@ class TextLogHook(Hook):
         p = run.params
         for note in run.notes:
             self.logger.warning(note)
-        self.logger.info("device: %s (train.device: %s); observation normalization %s", run.device,
-                         p.train.device, "on" if run.normalize_observations else "off")
         if run.restart_reason:
             self.logger.warning("not resuming: %s; starting a fresh run", run.restart_reason)
         if run.resumed_from:
@@ -61,6 +59,8 @@ class TextLogHook(Hook):
             self.logger.info("run start: %s on %s, %d episodes, %d envs, seed %d; params digest %s, "
                              "fingerprint %s", p.train.algo.upper(), p.env.id, run.target_episodes,
                              p.train.num_envs, p.train.seed, run.params_digest, run.fingerprint)
+        self.logger.info("device: %s (train.device: %s); observation normalization %s", run.device,
+                         p.train.device, "on" if run.normalize_observations else "off")
 
     def note(self, message: str) -> None:
         self.logger.info(message)
