@@ -93,3 +93,13 @@ def test_agent_on_cuda_samples_and_updates():
     assert batch.device.type == "cuda"
     dist = agent.distribution(batch).to("cpu")
     assert dist.sample().device.type == "cpu"
+
+
+@pytest.mark.parametrize("setting, obs, act, on", [
+    ("auto", "flat", "box", True), ("auto", "flat", "discrete", False),
+    ("auto", "flat", "multi_discrete", False), ("auto", "graph", "discrete", False),
+    (True, "graph", "discrete", True), (False, "flat", "box", False)])
+def test_normalize_observations_auto_is_on_for_continuous_control_only(setting, obs, act, on):
+    from rlpipe.config import normalizes_observations
+
+    assert normalizes_observations(setting, obs, act) is on
