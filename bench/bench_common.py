@@ -205,7 +205,7 @@ def write_yaml(path: Path, data: dict) -> None:
 
 
 #: tiny graph-env settings for --quick smoke runs
-QUICK_ENV = {"num_nodes": 8, "num_cloud": 1, "requests_per_episode": 12, "max_rejections": 4}
+QUICK_ENV = {"kwargs": {"num_nodes": 8, "num_cloud": 1, "requests_per_episode": 12, "max_rejections": 4}}
 QUICK_AGENT = {"hidden_dim": 16, "heads": 2, "gat_layers": 2}
 
 

@@ -132,7 +132,7 @@ def cartpole_marks(rows: list[dict]) -> dict:
 
 
 def run(res: Result, quick: bool) -> None:
-    from rlpipe.train.checkpoint import list_checkpoints
+    from rlpipe.checkpoints import list_checkpoints
     from rlpipe.train.evaluate import evaluate, evaluate_checkpoint
 
     seeds = (0,) if quick else (0, 1, 2)
@@ -159,7 +159,7 @@ def run(res: Result, quick: bool) -> None:
         by = {j.name: j for j in jobs}
 
         params = params_from_dict(base)
-        n = params.env.num_nodes
+        n = params.env.kwargs["num_nodes"]
         acc: dict[str, list[float]] = {"ppo": [], "a2c": []}
         ret: dict[str, list[float]] = {"ppo": [], "a2c": []}
         zs: dict[str, list[float]] = {"ppo": [], "a2c": []}
@@ -183,10 +183,11 @@ def run(res: Result, quick: bool) -> None:
         base_ret = {"random": [], "oracle": []}
         for seed in seeds:
             for pol in ("random", "oracle"):
-                e = evaluate(params, None, eval_episodes, seed, pol)
+                e = evaluate(params, None, eval_episodes, seed, "reference" if pol == "oracle" else pol)
                 base_acc[pol].append(e["deployment_accuracy"])
                 base_ret[pol].append(e["mean_return"])
-        big = {pol: evaluate(params, None, eval_episodes, 10_000, pol, {"num_nodes": 2 * n})
+        big = {pol: evaluate(params, None, eval_episodes, 10_000, "reference" if pol == "oracle" else pol,
+                            {"num_nodes": 2 * n})
                for pol in ("random", "oracle")}
         cps = {seed: cartpole_marks(read_episodes(by[f"cartpole-s{seed}"].folder)) for seed in seeds}
         cp_secs = [by[f"cartpole-s{seed}"].seconds for seed in seeds]
@@ -204,13 +205,13 @@ def run(res: Result, quick: bool) -> None:
 
     episodes = params.train.episodes
     res.body += [
-        f"GAT runs: the project's params.yaml ({params.env.id}, {n} nodes, {params.env.num_cloud} cloud, "
-        f"{params.env.requests_per_episode} requests/episode, {episodes} episodes, {params.train.num_envs} "
+        f"GAT runs: the project's params.yaml ({params.env.id}, {n} nodes, {params.env.kwargs['num_cloud']} cloud, "
+        f"{params.env.kwargs['requests_per_episode']} requests/episode, {episodes} episodes, {params.train.num_envs} "
         f"envs, lr {params.train.actor_lr:g}, gamma {params.train.gamma:g}), `train.algo` ppo or a2c, seeds "
         f"{', '.join(map(str, seeds))}; `python stages/train.py --no-progress`, {PARALLEL} at a time "
         f"(all training {train_seconds / 60:.1f} min wall). Accuracy = share of decisions in the oracle's "
         "best set. Final = mean of the last 50 episodes of episodes.csv (training policy, sampled); "
-        f"baselines: `evaluate(params, None, {eval_episodes}, seed, 'random'|'oracle')` on the same seeds. "
+        f"baselines: `evaluate(params, None, {eval_episodes}, seed, 'random'|'reference')` on the same seeds. "
         f"Greedy: the run's final checkpoint, `evaluate_checkpoint(..., {eval_episodes} episodes, seed 10000, "
         f"'greedy')` on {n}-node graphs and zero-shot on {2 * n}-node graphs. Mean ± sd over seeds.",
         "",

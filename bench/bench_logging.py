@@ -53,8 +53,9 @@ def run_without_hooks(params) -> tuple[float, float, dict]:
     import torch
 
     from rlpipe.config import fingerprint, params_digest
-    from rlpipe.hooks.base import HookList, RunInfo
-    from rlpipe.train.run import build_components, make_env
+    from rlpipe.events import RunInfo
+    from rlpipe.hooks.base import HookList
+    from rlpipe.train.run import build_components
     from rlpipe.train.trainer import Trainer
 
     seed = params.train.seed
@@ -65,15 +66,11 @@ def run_without_hooks(params) -> tuple[float, float, dict]:
     envs, agent, algorithm = build_components(params)
     trainer = Trainer(params, envs, agent, algorithm, HookList())
     trainer.seed(seed)
-    unwrapped = envs[0].unwrapped
     run = RunInfo(
         params=params, root=Path("."), fingerprint=fingerprint(params),
         params_digest=params_digest(params), start_episode=0,
         target_episodes=params.train.episodes, resumed_from=None, restart_reason=None,
-        metric_names=tuple(getattr(unwrapped, "metric_names", ())),
-        step_summary_names=tuple(getattr(unwrapped, "step_summary_names", ())),
-        has_oracle=bool(getattr(unwrapped, "has_oracle", False)), agent_kind=agent.kind,
-        env_factory=lambda: make_env(params.env))
+        env=trainer.env_description, agent_kind=agent.kind)
     result = trainer.run(run)
     for env in envs:
         env.close()
@@ -123,9 +120,9 @@ def run(res: Result, quick: bool) -> None:
                     w, c, result = run_without_hooks(params)
                     off_w.append(w), off_c.append(c), results.append(result)
                 say(f"  [logging] rep {r + 1} hooks {which}: {w:.2f} s wall, {c:.2f} s CPU")
-        same = all(i["global_step"] == results[0]["global_step"] for i in infos) and \
-            all(r["global_step"] == results[0]["global_step"] and
-                r["best_mean_reward"] == results[0]["best_mean_reward"] for r in results)
+        same = all(i["global_step"] == results[0].global_step for i in infos) and \
+            all(r.global_step == results[0].global_step and
+                r.best_mean_reward == results[0].best_mean_reward for r in results)
         profile_wall, spent = (None, {}) if quick else hook_profile(params, tmp / "profile")
     ratio = median(on_w) / median(off_w)
     cpu_ratio = median(on_c) / median(off_c)
@@ -136,8 +133,8 @@ def run(res: Result, quick: bool) -> None:
 
     p = params
     res.body += [
-        f"Training: default params.yaml ({p.env.id}, {p.env.num_nodes} nodes, "
-        f"{p.env.requests_per_episode} requests/episode, {p.train.algo.upper()}, {p.train.num_envs} envs), "
+        f"Training: default params.yaml ({p.env.id}, {p.env.kwargs.get('num_nodes')} nodes, "
+        f"{p.env.kwargs.get('requests_per_episode')} requests/episode, {p.train.algo.upper()}, {p.train.num_envs} envs), "
         f"{episodes} episodes, seed 0, `torch_threads` {p.train.torch_threads}. Hooks on = "
         "`rlpipe.train.run.train(params, dir, console=False)`: MetricsHook (episodes/updates/steps CSVs "
         f"with an fsync per rollout, TensorBoard every {max(1, episodes // 100)} episode(s)), TextLogHook "

@@ -47,7 +47,7 @@ def params_dict(quick: bool) -> dict:
         over = {"train": {"progress_bar": False, "episodes": 64, "num_envs": 4},
                 "env": QUICK_ENV, "agent": QUICK_AGENT}
     params = project_params_dict(over)
-    params["env"]["max_rejections"] = params["env"]["requests_per_episode"]
+    params["env"]["kwargs"]["max_rejections"] = params["env"]["kwargs"]["requests_per_episode"]
     return params
 
 
@@ -155,7 +155,7 @@ def copy_run(src: Path, dst: Path) -> None:
 
 
 def checkpoint_cost(base: Path, reps: int) -> dict:
-    from rlpipe.train import checkpoint as ckpt
+    from rlpipe import checkpoints as ckpt
 
     newest = ckpt.list_checkpoints(base / "checkpoints")[0][1]
     state = ckpt.load_checkpoint(newest)
@@ -172,7 +172,7 @@ def checkpoint_cost(base: Path, reps: int) -> dict:
 
 
 def run(res: Result, quick: bool) -> None:
-    from rlpipe.hooks.checkpoint import resolve_interval
+    from rlpipe.config import resolve_interval
 
     reps = 1 if quick else 7
     params = params_dict(quick)
@@ -229,7 +229,7 @@ def run(res: Result, quick: bool) -> None:
     start_ratio = median(col(resumed, "start")) / median(col(fresh, "start"))
     ftz_ratio = median(col(ftz_resumed, "row")) / median(col(ftz_fresh, "row"))
     episodes = params["train"]["episodes"]
-    interval = resolve_interval(params.get("checkpoint", {}).get("interval", "auto"), episodes)
+    interval = resolve_interval(params.get("checkpoint", {}).get("interval", "auto"), episodes, 10)
     per_episode = info["wall_seconds"] / ck_episode
     share_interval = cost["save_s"] / (interval * per_episode)
     saves = cost["periodic"] + cost["best"]
@@ -241,7 +241,7 @@ def run(res: Result, quick: bool) -> None:
     res.body += [
         f"Default params.yaml ({episodes} episodes, {params['train'].get('num_envs', 8)} envs, step "
         f"logging every step, TensorBoard and captures on) except `env.max_rejections` = "
-        f"`requests_per_episode` = {params['env']['requests_per_episode']}, so that every episode has "
+        f"`requests_per_episode` = {params['env']['kwargs']['requests_per_episode']}, so that every episode has "
         "the same length whatever the policy (with the default 10, an untrained policy's rejections "
         "end its episodes after ~20 steps, so a fresh run's first rollout would do ~40% of the work "
         "of a resumed one and the ratio would measure episode length, not resuming). Base run: `python stages/train.py "

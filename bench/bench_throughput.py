@@ -214,7 +214,7 @@ def run(res: Result, quick: bool) -> None:
     p = params
     other = [l - f - e for l, f, e in zip(loops, floors, env_s)]
     res.body += [
-        f"Default params ({p.env.num_nodes}-node graphs, {p.env.requests_per_episode} requests/episode, "
+        f"Default params ({p.env.kwargs.get('num_nodes')}-node graphs, {p.env.kwargs.get('requests_per_episode')} requests/episode, "
         f"{p.train.num_envs} envs, {p.train.algo.upper()} {p.train.update_epochs} epochs x "
         f"{p.train.minibatches} minibatches, GAT {p.agent.gat_layers} layers x {p.agent.heads} heads x "
         f"{p.agent.hidden_dim}), no hooks, `torch_threads` {p.train.torch_threads}; {warm} warm-up "

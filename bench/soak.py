@@ -41,7 +41,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import yaml  # noqa: E402
 
-from rlpipe.train import checkpoint as ckpt  # noqa: E402
+from rlpipe import checkpoints as ckpt  # noqa: E402
 from tests.helpers import TINY_PARAMS, deep_update, dvc, make_dvc_repo, project_params  # noqa: E402
 
 LOGS = ("episodes.csv", "updates.csv", "steps.csv")

@@ -1,11 +1,8 @@
 """DVC stage `summarize`: training_output/*.csv -> data/summary/*.parquet, metrics.json, data/plots/*.csv.
 
 Reads only the `summarize` and `experiment` sections of params.yaml. Run from the repository
-root: `python stages/summarize.py [--params params.yaml]`.
+root: `python stages/summarize.py [--params params.yaml]`. Imports no torch.
 """
-from __future__ import annotations
-
-import argparse
 import sys
 from pathlib import Path
 
@@ -13,41 +10,16 @@ from pathlib import Path
 # .dvc/tmp/exps/), not whichever copy happens to be installed.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from rlpipe.config import load_sections
-from rlpipe.stage_runner import run_stage
-from rlpipe.summarize.stage import METRICS_PATH, PLOTS_DIR, SUMMARY_DIR, summarize
+from rlpipe.stage_runner import stage_main  # noqa: E402
 
-NAME = "summarize"
-
-
-def _main(params_path: str) -> int:
-    sections = load_sections(params_path, ("summarize", "experiment"))
-    cfg, exp = sections["summarize"], sections["experiment"]
-
-    def warn(msg: str) -> None:
-        print(f"{NAME}: warning: {msg}", file=sys.stderr)
-
-    def note(msg: str) -> None:
-        print(f"{NAME}: {msg}")
-
-    result = summarize(exp.directory, cfg.window, cfg.max_points, warn=warn, note=note)
-    print(f"{NAME}: {result.episodes} episodes, {result.updates} updates, {result.steps} steps "
-          f"-> {SUMMARY_DIR.as_posix()}/*.parquet, {METRICS_PATH.as_posix()}, "
-          f"{PLOTS_DIR.as_posix()}/*.csv")
-    return 0
+SECTIONS = ("summarize", "experiment")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python stages/summarize.py",
-        description="Summarise the train stage's CSV logs: typed Parquet tables "
-                    f"({SUMMARY_DIR.as_posix()}/), {METRICS_PATH.as_posix()} for `dvc metrics` "
-                    f"and small smoothed series ({PLOTS_DIR.as_posix()}/*.csv) for `dvc plots`.")
-    parser.add_argument("--params", default="params.yaml",
-                        help="parameters file; reads its `summarize` and `experiment` sections "
-                             "(default: %(default)s)")
-    args = parser.parse_args(argv)
-    return run_stage(NAME, lambda: _main(args.params))
+    return stage_main("summarize", "Summarise the train stage's CSV logs: typed Parquet tables "
+                      "(data/summary/), metrics.json for `dvc metrics` and small smoothed series "
+                      "(data/plots/*.csv) for `dvc plots`.", SECTIONS,
+                      "rlpipe.summarize.stage:run", argv)
 
 
 if __name__ == "__main__":

@@ -1,15 +1,11 @@
-"""DVC stage ``visualize``: figures from the summary tables and the training captures.
+"""DVC stage `visualize`: figures from the summary tables and the training captures.
 
-Reads the ``visualize`` and ``experiment`` sections of params.yaml (experiment.directory holds
-``captures/``), ``data/summary/{episodes,updates,steps}.parquet`` and, when present,
-``<experiment.directory>/captures/``; writes the PNG/GIF files of ``plots/``. Run from the
-repository root:  python stages/visualize.py [--params params.yaml]
-
+Reads the `visualize` and `experiment` sections of params.yaml (experiment.directory holds
+`captures/`), `data/summary/{episodes,updates,steps}.parquet` and, when present,
+`<experiment.directory>/captures/`; writes the PNG/GIF files of `plots/` (the figure registry,
+docs/FIGURES.md). Run from the repository root: `python stages/visualize.py [--params params.yaml]`.
 Imports neither torch nor torch_geometric; draws with matplotlib's Agg backend.
 """
-from __future__ import annotations
-
-import argparse
 import sys
 from pathlib import Path
 
@@ -17,38 +13,16 @@ from pathlib import Path
 # .dvc/tmp/exps/), not whichever copy happens to be installed.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from rlpipe.stage_runner import run_stage
+from rlpipe.stage_runner import stage_main  # noqa: E402
 
-
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(
-        prog="python stages/visualize.py",
-        description="Draw the figures of plots/ (reward, loss, actions, entropy, value, "
-                    "performance, embeddings PCA/t-SNE, attention, episode animation) from "
-                    "data/summary/*.parquet and the training captures. visualize.figures selects "
-                    "the figures; the others become small placeholder images.",
-    )
-    p.add_argument("--params", default="params.yaml", metavar="PATH",
-                   help="parameters file; only its 'visualize' and 'experiment' sections are read "
-                        "(default: params.yaml)")
-    return p.parse_args(argv)
+SECTIONS = ("visualize", "experiment")
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-
-    def _main() -> int:
-        from rlpipe.config import load_sections
-
-        sections = load_sections(args.params, ("visualize", "experiment"))
-        import matplotlib
-
-        matplotlib.use("Agg")
-        from rlpipe.plots.stage import run_visualize
-
-        return run_visualize(sections["visualize"], sections["experiment"])
-
-    return run_stage("visualize", _main)
+    return stage_main("visualize", "Draw the figures of plots/ (docs/FIGURES.md) from "
+                      "data/summary/*.parquet and the training captures. visualize.figures "
+                      "selects the figures; the others become small placeholder images.",
+                      SECTIONS, "rlpipe.plots.stage:run", argv)
 
 
 if __name__ == "__main__":

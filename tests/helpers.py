@@ -16,7 +16,7 @@ PYTHON = sys.executable
 
 # A run small enough for tests: seconds, not minutes.
 TINY_PARAMS = {
-    "env": {"num_nodes": 8, "num_cloud": 1, "requests_per_episode": 12, "max_rejections": 4},
+    "env": {"kwargs": {"num_nodes": 8, "num_cloud": 1, "requests_per_episode": 12, "max_rejections": 4}},
     "agent": {"hidden_dim": 16, "heads": 2, "gat_layers": 2},
     "train": {"episodes": 16, "num_envs": 4, "update_epochs": 2, "minibatches": 2,
               "summary_window": 4, "progress_bar": False},
@@ -36,6 +36,12 @@ def deep_update(base: dict, over: dict) -> dict:
         else:
             out[k] = v
     return out
+
+
+def with_env(params: dict, env: dict) -> dict:
+    """``params`` with the whole ``env`` section replaced (another environment takes its own
+    ``env.kwargs``, not the tiny graph settings)."""
+    return {**params, "env": dict(env)}
 
 
 def write_params(path: Path, overrides: dict | None = None) -> dict:
@@ -216,7 +222,7 @@ def tiny(**over):
 
 
 def newest_state(root: Path) -> dict:
-    from rlpipe.train import checkpoint as ckpt
+    from rlpipe import checkpoints as ckpt
 
     return ckpt.load_checkpoint(ckpt.list_checkpoints(root / "checkpoints")[0][1])
 

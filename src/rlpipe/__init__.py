@@ -8,6 +8,6 @@ def track(tag: str, value: float) -> None:
     The value reaches ``updates.csv`` (a column named ``tag``) and TensorBoard (``Custom / tag``)
     at the next policy update. Outside a training run the call does nothing.
     """
-    from rlpipe.hooks.tracking import record
+    from rlpipe.tracking import record
 
     record(tag, value)

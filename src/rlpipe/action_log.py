@@ -20,7 +20,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-ACTIONS_CSV = "actions.csv"
 ACTIONS_COLUMNS = ("Episode", "Dimension", "Bin", "Low", "High", "Count")
 BOX_SUMMARY_COLUMNS = ("Action Mean", "Action Norm")
 BOX_BINS = 20

@@ -1,6 +1,6 @@
 """``rlpipe`` command line: evaluate or inspect checkpoints outside the DVC pipeline.
 
-    rlpipe evaluate --checkpoint checkpoints/best.pt --episodes 50 --num-nodes 40
+    rlpipe evaluate --checkpoint checkpoints/best.pt --episodes 50 --env-kwarg num_nodes=40
     rlpipe evaluate --checkpoint checkpoints/best.pt --policy random
     rlpipe inspect checkpoints/ckpt_ep000400.pt
 """
@@ -10,7 +10,22 @@ import argparse
 import json
 import sys
 
+from rlpipe.config import ConfigError
 from rlpipe.stage_runner import run_stage
+
+POLICIES = ("greedy", "sample", "random", "reference")  # rlpipe.train.evaluate.POLICIES
+
+
+def _env_overrides(pairs: list[str]) -> dict:
+    import yaml
+
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--env-kwarg: expected KEY=VALUE, got {pair!r}")
+        out[key.strip()] = yaml.safe_load(value)
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -20,8 +35,12 @@ def main(argv: list[str] | None = None) -> int:
     ev.add_argument("--checkpoint", required=True, help="checkpoint file or folder (mapped to CPU)")
     ev.add_argument("--episodes", type=int, default=50)
     ev.add_argument("--seed", type=int, default=10_000, help="evaluation seed (not the training seed)")
-    ev.add_argument("--policy", default="greedy", choices=("greedy", "sample", "random", "oracle"))
-    ev.add_argument("--num-nodes", type=int, help="evaluate on graphs of this size (zero-shot)")
+    ev.add_argument("--policy", default="greedy", choices=POLICIES,
+                    help="the actor's argmax, its samples, uniform random actions, or the "
+                         "environment's reference decisions (default: %(default)s)")
+    ev.add_argument("--env-kwarg", action="append", default=[], metavar="KEY=VALUE",
+                    help="override one of the checkpoint's env.kwargs (YAML value), e.g. "
+                         "num_nodes=40 for a zero-shot test on larger graphs; repeatable")
     ins = sub.add_parser("inspect", help="print a checkpoint's counters, fingerprint and params")
     ins.add_argument("checkpoint")
     args = parser.parse_args(argv)
@@ -30,10 +49,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "evaluate":
             from rlpipe.train.evaluate import evaluate_checkpoint
 
-            overrides = {"num_nodes": args.num_nodes} if args.num_nodes else None
+            overrides = _env_overrides(args.env_kwarg)
             result = evaluate_checkpoint(args.checkpoint, args.episodes, args.seed, args.policy, overrides)
         else:
-            from rlpipe.train.checkpoint import load_checkpoint
+            from rlpipe.checkpoints import load_checkpoint
 
             state = load_checkpoint(args.checkpoint)
             result = {k: state[k] for k in ("format_version", "fingerprint", "episode", "global_step", "update")}

@@ -12,66 +12,67 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import math
 import os
 import re
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping, Union, get_args, get_origin, get_type_hints
+from typing import Any, Mapping, Union
 
 import yaml
 
-AUTO = "auto"
+from rlpipe.config_build import (  # noqa: F401 - re-exported: sections and environments use them
+    AUTO, ConfigError, _check, _field, build, in_range, int_or_auto, non_negative, one_of,
+    positive, relative_path, resolve_interval,
+)
+from rlpipe.envs import DEFAULT_ENV_ID
+from rlpipe.plots.registry import FIGURE_NAMES
+
+# --------------------------------------------------------------------------- sections
+@dataclass(frozen=True)
+class EnvConfig:
+    """``env``: which environment, and the settings it takes.
+
+    The core knows no environment's settings: ``kwargs`` go to ``gymnasium.make(id, **kwargs)``
+    and are validated by the environment's own ``config_class`` when it declares one (see
+    docs/ENVIRONMENTS.md), before anything is written. Whether the agent is a graph network or an
+    MLP follows from the observation space.
+    """
+
+    #: gymnasium id: a built-in (``rlpipe/...``), an installed one (``CartPole-v1``) or
+    #: ``module:EnvName-v0`` (the module is imported first and registers the id).
+    id: str = _field(DEFAULT_ENV_ID)
+    #: the environment's own settings (keyword arguments of its constructor).
+    kwargs: dict = _field({})
+    #: use ``info["action_mask"]`` when the environment provides one.
+    action_masking: bool = _field(False)
+    #: episode step limit through gymnasium's TimeLimit; 0 = the environment's own limit.
+    max_episode_steps: int = _field(0, non_negative)
+
+    def validate(self, s: str) -> None:
+        _check(all(isinstance(k, str) for k in self.kwargs), f"{s}.kwargs",
+               "must map setting names to values", self.kwargs)
 
 
-class ConfigError(ValueError):
-    """A bad value in params.yaml; the message names the key and what is allowed."""
+@dataclass(frozen=True)
+class AgentConfig:
+    """``agent``: network sizes. GAT for graph observations, MLP for flat Box observations."""
 
+    #: channels per attention head (GAT) and width of the score/value heads.
+    hidden_dim: int = _field(32, in_range(1, 4096))
+    #: attention heads per GAT layer (hidden layers concatenate them, the last averages them).
+    heads: int = _field(4, in_range(1, 64))
+    #: message-passing (GAT) layers of the actor and of the critic.
+    gat_layers: int = _field(2, in_range(1, 16))
+    #: dropout on the attention coefficients while training.
+    dropout: float = _field(0.0, in_range(0.0, 0.9))
+    #: hidden layer sizes of the MLP actor and critic (flat observations).
+    mlp_hidden: tuple[int, ...] = _field((64, 64), in_range(1, 8192))
+    #: initial log standard deviation of the Gaussian policy (Box actions); 0.0 = std 1.
+    log_std_init: float = _field(0.0, in_range(-20.0, 5.0))
 
-# --------------------------------------------------------------------------- validation helpers
-def _check(cond: bool, key: str, allowed: str, value: Any) -> None:
-    if not cond:
-        raise ConfigError(f"{key}: {allowed}, got {value!r}")
-
-
-def positive(key: str, v: Any) -> None:
-    _check(v > 0, key, "must be > 0", v)
-
-
-def non_negative(key: str, v: Any) -> None:
-    _check(v >= 0, key, "must be >= 0", v)
-
-
-def in_range(lo: float, hi: float) -> Callable[[str, Any], None]:
-    def check(key: str, v: Any) -> None:
-        _check(lo <= v <= hi, key, f"must be between {lo} and {hi}", v)
-
-    return check
-
-
-def one_of(*choices: str) -> Callable[[str, Any], None]:
-    def check(key: str, v: Any) -> None:
-        _check(v in choices, key, f"must be one of {', '.join(map(repr, choices))}", v)
-
-    return check
-
-
-def int_or_auto(lo: int) -> Callable[[str, Any], None]:
-    """An int >= lo, or the string 'auto' (exact spelling)."""
-
-    def check(key: str, v: Any) -> None:
-        if isinstance(v, str):
-            _check(v == AUTO, key, f"must be an integer or '{AUTO}'", v)
-        else:
-            _check(v >= lo, key, f"must be an integer >= {lo} or '{AUTO}'", v)
-
-    return check
-
-
-def bool_or_auto(key: str, v: Any) -> None:
-    """true, false, or the string 'auto' (exact spelling)."""
-    if isinstance(v, str):
-        _check(v == AUTO, key, f"must be true, false or '{AUTO}'", v)
+    def validate(self, s: str) -> None:
+        _check(len(self.mlp_hidden) > 0, f"{s}.mlp_hidden",
+               "must list at least one hidden layer size, e.g. [64, 64]", list(self.mlp_hidden))
 
 
 _DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
@@ -82,212 +83,66 @@ def device_name(key: str, v: Any) -> None:
     _check(bool(_DEVICE.match(v)), key, "must be 'auto', 'cpu', 'cuda' or 'cuda:N'", v)
 
 
-def _field(default: Any, check: Callable[[str, Any], None] | None = None,
-           allowed: str | None = None, **kw: Any) -> Any:
-    meta: dict[str, Any] = {"check": check} if check else {}
-    if allowed:
-        meta["allowed"] = allowed  # how to describe the type in errors
-    if isinstance(default, (list, dict, tuple)):
-        return field(default_factory=lambda d=default: type(d)(d), metadata=meta, **kw)
-    return field(default=default, metadata=meta, **kw)
-
-
-def _type_name(tp: Any) -> str:
-    origin = get_origin(tp)
-    if origin is Union:
-        return " or ".join(_type_name(a) for a in get_args(tp) if a is not type(None))
-    if origin in (tuple, list):
-        return f"a list of {_type_name(get_args(tp)[0])}"
-    return {int: "an integer", float: "a number", bool: "true/false", str: "a string"}.get(
-        tp, getattr(tp, "__name__", str(tp))
-    )
-
-
-def _coerce(key: str, tp: Any, value: Any) -> Any:
-    """Check ``value`` against the annotation ``tp``; return it converted (int -> float, list -> tuple)."""
-    origin = get_origin(tp)
-    if origin is Union:
-        args = [a for a in get_args(tp) if a is not type(None)]
-        if value is None and type(None) in get_args(tp):
-            return None
-        for a in args:
-            try:
-                return _coerce(key, a, value)
-            except ConfigError:
-                continue
-        raise ConfigError(f"{key}: expected {_type_name(tp)}, got {value!r}")
-    if origin in (tuple, list):
-        if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{key}: expected {_type_name(tp)}, got {value!r}")
-        inner = get_args(tp)[0]
-        return tuple(_coerce(f"{key}[{i}]", inner, v) for i, v in enumerate(value))
-    if tp is bool:
-        if not isinstance(value, bool):
-            raise ConfigError(f"{key}: expected true/false, got {value!r}")
-        return value
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{key}: expected an integer, got {value!r}")
-        return value
-    if tp is float:
-        if isinstance(value, str):  # YAML reads 3e-4 (no dot) as a string
-            try:
-                value = float(value)
-            except ValueError:
-                raise ConfigError(f"{key}: expected a number, got {value!r}") from None
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{key}: expected a number, got {value!r}")
-        if not math.isfinite(value):
-            raise ConfigError(f"{key}: expected a finite number, got {value!r}")
-        return float(value)
-    if tp is str:
-        if not isinstance(value, str):
-            raise ConfigError(f"{key}: expected a string, got {value!r}")
-        return value
-    raise TypeError(f"unsupported config type {tp!r} for {key}")
-
-
-def build(cls: type, data: Mapping[str, Any] | None, section: str) -> Any:
-    """Build the frozen dataclass ``cls`` from a mapping, naming ``section.key`` in every error."""
-    if data is None:
-        data = {}
-    if not isinstance(data, Mapping):
-        raise ConfigError(f"{section}: expected a mapping of settings, got {data!r}")
-    hints = get_type_hints(cls)
-    known = {f.name: f for f in fields(cls)}
-    unknown = sorted(set(data) - set(known))
-    if unknown:
-        raise ConfigError(
-            f"{section}.{unknown[0]}: unknown key (allowed keys: {', '.join(sorted(known))})"
-        )
-    kwargs = {}
-    for name, value in data.items():
-        key = f"{section}.{name}"
-        try:
-            value = _coerce(key, hints[name], value)
-        except ConfigError:
-            allowed = known[name].metadata.get("allowed")
-            if allowed is None:
-                raise
-            raise ConfigError(f"{key}: expected {allowed}, got {value!r}") from None
-        check = known[name].metadata.get("check")
-        if check is not None and value is not None:
-            if isinstance(value, tuple):
-                for i, v in enumerate(value):
-                    check(f"{key}[{i}]", v)
-            else:
-                check(key, value)
-        kwargs[name] = value
-    obj = cls(**kwargs)
-    post = getattr(obj, "validate", None)
-    if post is not None:
-        post(section)
-    return obj
-
-
-def relative_path(key: str, value: str) -> None:
-    """A path setting must stay inside the repository: relative, no '..'."""
-    p = Path(value)
-    _check(
-        not p.is_absolute() and ".." not in p.parts and value.strip() != "",
-        key,
-        "must be a relative path inside the repository (no absolute path, no '..')",
-        value,
-    )
-
-
-# --------------------------------------------------------------------------- sections
-@dataclass(frozen=True)
-class EnvConfig:
-    """``env``: which environment, and the graph service-deployment settings."""
-
-    id: str = _field("rlpipe/GraphDeploy-v0")
-    num_nodes: int = _field(20, in_range(3, 2000))
-    num_cloud: int = _field(2, in_range(0, 100))
-    requests_per_episode: int = _field(50, in_range(1, 100_000))
-    max_rejections: int = _field(10, in_range(1, 100_000))
-    action_masking: bool = _field(False)
-    edge_radius: float = _field(0.3, in_range(0.0, 2.0))
-    demand_min: float = _field(0.1, in_range(0.0, 1.0))
-    demand_max: float = _field(0.4, in_range(0.0, 1.0))
-    lifetime_min: int = _field(10, in_range(1, 100_000))
-    lifetime_max: int = _field(40, in_range(1, 100_000))
-    latency_budget_min: float = _field(20.0, positive)
-    latency_budget_max: float = _field(120.0, positive)
-    max_episode_steps: int = _field(0, non_negative)  # for gymnasium envs: 0 = the env's own limit
-
-    def validate(self, s: str) -> None:
-        if self.is_graph:
-            _check(self.num_cloud < self.num_nodes, f"{s}.num_cloud",
-                   f"must be < env.num_nodes ({self.num_nodes})", self.num_cloud)
-            _check(self.demand_min <= self.demand_max, f"{s}.demand_min",
-                   f"must be <= env.demand_max ({self.demand_max})", self.demand_min)
-            _check(self.lifetime_min <= self.lifetime_max, f"{s}.lifetime_min",
-                   f"must be <= env.lifetime_max ({self.lifetime_max})", self.lifetime_min)
-            _check(self.latency_budget_min <= self.latency_budget_max, f"{s}.latency_budget_min",
-                   f"must be <= env.latency_budget_max ({self.latency_budget_max})",
-                   self.latency_budget_min)
-
-    @property
-    def is_graph(self) -> bool:
-        return self.id.startswith("rlpipe/GraphDeploy")
-
-    def env_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments for ``gymnasium.make(self.id, ...)`` of the graph environment."""
-        skip = {"id", "max_episode_steps"}
-        return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in skip}
-
-
-@dataclass(frozen=True)
-class AgentConfig:
-    """``agent``: network sizes. GAT for graph observations, MLP for flat Box observations."""
-
-    hidden_dim: int = _field(32, in_range(1, 4096))
-    heads: int = _field(4, in_range(1, 64))
-    gat_layers: int = _field(2, in_range(1, 16))
-    dropout: float = _field(0.0, in_range(0.0, 0.9))
-    mlp_hidden: tuple[int, ...] = _field((64, 64), in_range(1, 8192))
-    # initial log standard deviation of the Gaussian policy (Box actions); 0.0 = std 1
-    log_std_init: float = _field(0.0, in_range(-20.0, 5.0))
-
-    def validate(self, s: str) -> None:
-        _check(len(self.mlp_hidden) > 0, f"{s}.mlp_hidden",
-               "must list at least one hidden layer size, e.g. [64, 64]", list(self.mlp_hidden))
+def bool_or_auto(key: str, v: Any) -> None:
+    """true, false, or the string 'auto' (exact spelling)."""
+    if isinstance(v, str):
+        _check(v == AUTO, key, f"must be true, false or '{AUTO}'", v)
 
 
 @dataclass(frozen=True)
 class TrainConfig:
     """``train``: the algorithm and its hyper-parameters."""
 
+    #: the algorithm: PPO (clipped objective, minibatch epochs) or A2C (one step per rollout).
     algo: str = _field("ppo", one_of("ppo", "a2c"))
+    #: episodes to train in total (raising it later continues a finished run).
     episodes: int = _field(480, in_range(1, 10_000_000))
+    #: seeds python, numpy, torch and every environment.
     seed: int = _field(0, in_range(0, 2**32 - 1))  # numpy's legacy seeding takes 32 bits
+    #: environments stepped together; each rollout is one episode on each.
     num_envs: int = _field(8, in_range(1, 1024))
+    #: Adam learning rate of the actor.
     actor_lr: float = _field(3e-3, in_range(1e-8, 1.0))
+    #: Adam learning rate of the critic.
     critic_lr: float = _field(3e-3, in_range(1e-8, 1.0))
+    #: discount factor.
     gamma: float = _field(0.2, in_range(0.0, 1.0))
+    #: GAE lambda (bias/variance of the advantages).
     gae_lambda: float = _field(0.5, in_range(0.0, 1.0))
+    #: PPO ratio clipping.
     clip_coef: float = _field(0.2, in_range(0.0, 10.0))
+    #: PPO passes over each rollout.
     update_epochs: int = _field(8, in_range(1, 1000))
+    #: PPO minibatches per pass.
     minibatches: int = _field(4, in_range(1, 10_000))
+    #: weight of the entropy bonus in the actor loss.
     ent_coef: float = _field(0.0, in_range(0.0, 10.0))
+    #: weight of the value loss (scales the critic loss).
     vf_coef: float = _field(0.5, in_range(0.0, 100.0))
+    #: gradient-norm clipping of each optimizer step.
     max_grad_norm: float = _field(0.5, in_range(0.0, 1e6))
+    #: normalise advantages per minibatch.
     normalize_advantages: bool = _field(True)
+    #: episodes in the "Mean Episode Reward" window (and best-model tracking).
     summary_window: int = _field(50, in_range(1, 1_000_000))
+    #: checkpoints made with other params or code: archive them and restart, or stop.
     on_mismatch: str = _field("restart", one_of("restart", "error"))
+    #: a NaN/inf loss: undo that update and stop (exit 3), or skip it and go on.
     on_nan: str = _field("stop", one_of("stop", "skip"))
-    # 1 by default: the batches are small, and extra threads cost more than they give on a
-    # shared CPU (measured 100x slower collection with 2 threads beside other busy processes)
+    #: torch threads; 0 = torch's default. 1 by default: the batches are small, and extra threads
+    #: cost more than they give on a shared CPU (measured 100x slower collection with 2 threads
+    #: beside other busy processes).
     torch_threads: int = _field(1, in_range(0, 256))  # 0 = torch's default
-    # where the networks and update batches live (environments stay on the CPU): auto = CUDA
-    # when torch sees a GPU, else CPU; cuda / cuda:N without that GPU is an error
-    device: str = _field("cpu", device_name)
-    # running mean/variance normalization of observations, checkpointed with the run.
-    # auto = on for continuous control (flat observations and Box actions), off otherwise
-    # (graph observations, Discrete/MultiDiscrete actions); see docs/SPACES.md for why
-    normalize_observations: Union[bool, str] = _field(AUTO, bool_or_auto, "true, false or 'auto'")
+    #: show a tqdm bar on the console.
     progress_bar: bool = _field(True)
+    #: where the networks and update batches live (environments stay on the CPU): auto = CUDA
+    #: when torch sees a GPU, else the CPU; cuda / cuda:N without that GPU is an error
+    #: (docs/DEVICES.md). Not part of the fingerprint: a run resumes on any device.
+    device: str = _field("cpu", device_name)
+    #: running mean/variance normalization of observations, checkpointed with the run;
+    #: auto = on for continuous control (flat observations, Box actions), off otherwise
+    #: (graph observations, Discrete/MultiDiscrete actions). See docs/SPACES.md.
+    normalize_observations: Union[bool, str] = _field(AUTO, bool_or_auto, "true, false or 'auto'")
 
 
 def normalizes_observations(setting: bool | str, observation_kind: str, action_kind: str) -> bool:
@@ -302,10 +157,15 @@ def normalizes_observations(setting: bool | str, observation_kind: str, action_k
 class ExperimentConfig:
     """``experiment``: where and how often the logging hooks write."""
 
+    #: folder of the logs, TensorBoard and captures.
     directory: str = _field("training_output", relative_path)
+    #: TensorBoard (and W&B) every N episodes; auto = about 100 points per run; <= 0 off.
     write_interval: Union[int, str] = _field(AUTO, int_or_auto(-1_000_000_000), "an integer or 'auto'")
+    #: steps.csv gets every N-th step of each episode; 0 = no steps.csv.
     step_log_interval: int = _field(1, non_negative)  # 0 = no steps.csv
+    #: mirror the TensorBoard scalars to an offline Weights & Biases run.
     wandb: bool = _field(False)
+    #: the W&B project name.
     wandb_project: str = _field("rlpipe")
 
 
@@ -313,9 +173,13 @@ class ExperimentConfig:
 class CheckpointConfig:
     """``checkpoint``: how often to save, how many to keep."""
 
+    #: folder of the checkpoints.
     directory: str = _field("checkpoints", relative_path)
+    #: a checkpoint every N episodes (and at the end and at a stop); auto = 10 per run; <= 0 off.
     interval: Union[int, str] = _field(AUTO, int_or_auto(-1_000_000_000), "an integer or 'auto'")
+    #: periodic checkpoints kept (newest first); best.pt is kept apart.
     keep_last: int = _field(3, in_range(1, 10_000))
+    #: one folder per checkpoint with one file per module instead of one file.
     store_separately: bool = _field(False)
 
 
@@ -323,10 +187,15 @@ class CheckpointConfig:
 class CaptureConfig:
     """``capture``: when to record embeddings, attention and episode traces."""
 
+    #: episode numbers to capture.
     episodes: tuple[int, ...] = _field((), positive)
+    #: also capture every N-th episode (0 = off).
     every: int = _field(0, non_negative)
+    #: and the last N episodes of the run.
     last: int = _field(1, non_negative)
+    #: probe states per capture (the environment's, or sampled from the captured episode).
     probe_graphs: int = _field(8, in_range(1, 64))
+    #: seed of the environment's probe states.
     probe_seed: int = _field(12345, non_negative)
 
 
@@ -334,27 +203,34 @@ class CaptureConfig:
 class SummarizeConfig:
     """``summarize``: the metrics window and the size of the plot series."""
 
+    #: episodes averaged for the "final" values of metrics.json.
     window: int = _field(50, in_range(1, 1_000_000))
+    #: points per plot series in data/plots/ (downsampled).
     max_points: int = _field(500, in_range(10, 1_000_000))
 
 
-ALL_FIGURES = (
-    "reward", "loss", "actions", "entropy", "value", "performance",
-    "embeddings", "attention", "animation",
-)
+ALL_FIGURES = FIGURE_NAMES  # the figure registry (rlpipe.plots.registry) decides
 
 
 @dataclass(frozen=True)
 class VisualizeConfig:
     """``visualize``: figure settings. Changing them reruns the visualize stage alone."""
 
+    #: moving-average window of the training curves.
     smoothing: int = _field(20, in_range(1, 100_000))
+    #: resolution of the PNG/GIF figures.
     dpi: int = _field(100, in_range(30, 600))
+    #: matplotlib style of the figures.
     style: str = _field("whitegrid", one_of("whitegrid", "darkgrid", "white", "ticks", "default"))
+    #: t-SNE perplexity (capped for small samples).
     tsne_perplexity: float = _field(30.0, in_range(1.0, 500.0))
+    #: points in the t-SNE (a seeded sample keeping the chosen nodes).
     tsne_sample: int = _field(2000, in_range(10, 1_000_000))
+    #: frames per second of episode.gif.
     animation_fps: int = _field(4, in_range(1, 60))
+    #: frames of episode.gif at most (steps evenly spaced).
     animation_max_frames: int = _field(60, in_range(1, 10_000))
+    #: the figures to draw (docs/FIGURES.md); the others become placeholders.
     figures: tuple[str, ...] = _field(ALL_FIGURES, one_of(*ALL_FIGURES))
 
 

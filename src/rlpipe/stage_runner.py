@@ -1,8 +1,14 @@
-"""Shared entry-point wrapper: one clear message and a non-zero exit for every user error."""
+"""The one shape of every stage entry point, and one clear message for every user error.
+
+Each ``stages/<name>.py`` calls :func:`stage_main` with the params sections it reads and its
+library's ``run(sections, **flags) -> int``; nothing else happens in the script.
+"""
 from __future__ import annotations
 
+import argparse
+import importlib
 import sys
-from typing import Callable
+from typing import Callable, Sequence
 
 from rlpipe.config import ConfigError
 from rlpipe.errors import RlpipeError
@@ -25,3 +31,28 @@ def run_stage(name: str, main: Callable[[], int | None]) -> int:
         print(f"{name}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     return int(code or 0)
+
+
+def stage_main(name: str, description: str, sections: Sequence[str], run: str,
+               argv: list[str] | None = None, flags: dict[str, str] | None = None) -> int:
+    """Parse ``--params`` (and boolean ``flags``: option -> help), read and validate only the
+    named ``sections`` of the params file, then call ``run`` (``"module:function"``, imported
+    only now, so ``--help`` and bad params answer fast) as ``run(sections, **flags)``."""
+    parser = argparse.ArgumentParser(prog=f"python stages/{name}.py", description=description)
+    parser.add_argument("--params", default="params.yaml", metavar="PATH",
+                        help=f"parameters file; only its sections {', '.join(sections)} are read "
+                             "(default: %(default)s)")
+    for flag, text in (flags or {}).items():
+        parser.add_argument(flag, action="store_true", help=text)
+    args = parser.parse_args(argv)
+
+    def main() -> int:
+        from rlpipe.config import load_sections
+
+        loaded = load_sections(args.params, tuple(sections))
+        module, _, func = run.partition(":")
+        options = {f.lstrip("-").replace("-", "_"): getattr(args, f.lstrip("-").replace("-", "_"))
+                   for f in (flags or {})}
+        return getattr(importlib.import_module(module), func)(loaded, **options)
+
+    return run_stage(name, main)

@@ -6,7 +6,9 @@ import pytest
 import torch
 import gymnasium as gym
 
-import rlpipe.envs  # noqa: F401
+import rlpipe.envs
+
+rlpipe.envs.register()
 from rlpipe.agents.algorithms import A2C, PPO, Rollout, compute_gae
 from rlpipe.agents.policy import build_agent
 from rlpipe.config import AgentConfig, TrainConfig

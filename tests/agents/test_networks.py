@@ -5,7 +5,9 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-import rlpipe.envs  # noqa: F401
+import rlpipe.envs
+
+rlpipe.envs.register()
 from rlpipe.agents.graph import collate_graphs
 from rlpipe.agents.policy import FlatActorCritic, GraphActorCritic, build_agent
 from rlpipe.config import AgentConfig

@@ -1,7 +1,7 @@
 """`dvc exp run -S`, `dvc exp show`, `dvc metrics diff`, `dvc exp apply` on the real pipeline.
 
 Two workspace experiments from the trained baseline ("run 1"), in order, on one copy of it:
-`lr-high` (train.actor_lr) and `fewer-nodes` (env.num_nodes). Both change params of the training
+`lr-high` (train.actor_lr) and `fewer-nodes` (env.kwargs.num_nodes). Both change params of the training
 fingerprint, so train must start afresh although the workspace holds the baseline checkpoints
 (persist: true) and say so in agent_training.log.
 """
@@ -37,7 +37,7 @@ def high_lr(base) -> float:
 
 @pytest.fixture(scope="module")
 def fewer_nodes(base) -> int:
-    return base["env"]["num_nodes"] - 2
+    return base["env"]["kwargs"]["num_nodes"] - 2
 
 
 def back_to_baseline(repo: Path) -> None:
@@ -88,10 +88,10 @@ def test_fresh_restart_leaves_only_the_new_run_in_tensorboard(repo: Path):
 def test_exp_run_env_param(repo: Path, high_lr, fewer_nodes):
     back_to_baseline(repo)
     assert not (repo / "training_output" / "agent_training.log").read_text().count("not resuming")
-    text = run_fresh_experiment(repo, "fewer-nodes", f"env.num_nodes={fewer_nodes}")
+    text = run_fresh_experiment(repo, "fewer-nodes", f"env.kwargs.num_nodes={fewer_nodes}")
     assert "Ran experiment(s): fewer-nodes" in text, text
     params = yaml.safe_load((repo / "params.yaml").read_text())
-    assert params["env"]["num_nodes"] == fewer_nodes and params["train"]["actor_lr"] != high_lr
+    assert params["env"]["kwargs"]["num_nodes"] == fewer_nodes and params["train"]["actor_lr"] != high_lr
 
 
 def test_exp_show_lists_both_experiments(repo: Path, high_lr, fewer_nodes):
@@ -99,7 +99,7 @@ def test_exp_show_lists_both_experiments(repo: Path, high_lr, fewer_nodes):
     assert {"lr-high", "fewer-nodes", "master"} <= set(rows), sorted(rows)
     base, lr, nodes = rows["master"], rows["lr-high"], rows["fewer-nodes"]
     assert lr["params"]["train"]["actor_lr"] == high_lr and lr["params"]["env"] == base["params"]["env"]
-    assert nodes["params"]["env"]["num_nodes"] == fewer_nodes
+    assert nodes["params"]["env"]["kwargs"]["num_nodes"] == fewer_nodes
     assert nodes["params"]["train"] == base["params"]["train"]
     for name in ("master", "lr-high", "fewer-nodes"):  # metrics.json is git-tracked: every rev has it
         m = rows[name]["metrics"]
@@ -108,12 +108,12 @@ def test_exp_show_lists_both_experiments(repo: Path, high_lr, fewer_nodes):
     assert lr["metrics"] != base["metrics"] != nodes["metrics"]
     # the CSV form as a user would read it
     table = dvc(repo, "exp", "show", "--csv", "--drop", ".*", "--keep",
-                r"Experiment|train\.actor_lr|env\.num_nodes|reward\.final_mean").stdout
+                r"Experiment|train\.actor_lr|env\.kwargs\.num_nodes|reward\.final_mean").stdout
     header, *lines = list(csv.reader(table.splitlines()))
-    assert {"train.actor_lr", "env.num_nodes", "reward.final_mean"} <= set(header), header
+    assert {"train.actor_lr", "env.kwargs.num_nodes", "reward.final_mean"} <= set(header), header
     by_name = {r[0]: dict(zip(header, r)) for r in lines if r and r[0]}
     assert float(by_name["lr-high"]["train.actor_lr"]) == high_lr
-    assert int(by_name["fewer-nodes"]["env.num_nodes"]) == fewer_nodes
+    assert int(by_name["fewer-nodes"]["env.kwargs.num_nodes"]) == fewer_nodes
 
 
 def test_metrics_diff_between_experiments(repo: Path):
@@ -135,7 +135,7 @@ def test_exp_apply_restores_the_experiment(repo: Path, high_lr, fewer_nodes):
     rows = exp_rows(repo)
     dvc(repo, "exp", "apply", "lr-high")
     params = yaml.safe_load((repo / "params.yaml").read_text())
-    assert params["train"]["actor_lr"] == high_lr and params["env"]["num_nodes"] != fewer_nodes
+    assert params["train"]["actor_lr"] == high_lr and params["env"]["kwargs"]["num_nodes"] != fewer_nodes
     assert json.loads((repo / "metrics.json").read_text()) == rows["lr-high"]["metrics"]
     # the persisted outputs are the experiment's too: dvc sees nothing to do
     assert "Data and pipelines are up to date." in dvc(repo, "status").stdout

@@ -10,7 +10,13 @@ import pytest
 
 import rlpipe.envs
 from rlpipe.config import EnvConfig
-from rlpipe.envs import NODE_FEATURES, GraphDeployEnv, make_probe
+from rlpipe.envs.contract import ProbeState, describe
+from rlpipe.envs.graph_deploy import NODE_FEATURES, GraphDeployEnv
+from rlpipe.envs.graph_deploy_probes import make_probe
+from rlpipe.envs.graph_deploy_config import GraphDeployConfig
+from rlpipe.train.environment import env_settings
+
+rlpipe.envs.register()
 from rlpipe.envs.graph_deploy import decode_rng_state, encode_rng_state
 
 EXPECTED_FEATURES = (
@@ -59,13 +65,18 @@ def test_registration_is_idempotent_and_accepts_config_kwargs():
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # gymnasium warns when an id is registered twice
         importlib.reload(rlpipe.envs)
-    env = gym.make(EnvConfig().id, **EnvConfig().env_kwargs())
+        rlpipe.envs.register()
+    env = gym.make(EnvConfig().id, **env_settings(EnvConfig()))
     obs, _ = env.reset(seed=1)
     assert obs.nodes.shape == (20, 10)
     assert env.unwrapped.metric_names == (
         "Acceptance Rate", "Mean Latency", "Mean Utilization", "Load Imbalance")
     assert env.unwrapped.step_summary_names == ("Mean Utilization", "Max Utilization")
-    assert env.unwrapped.has_oracle is True
+    desc = describe(env)
+    assert desc.has_reference is True and desc.has_probes is True
+    assert desc.node_kind_names == ("edge", "cloud")
+    assert env_settings(EnvConfig()) == {f: getattr(GraphDeployConfig(), f)
+                                          for f in GraphDeployConfig.__dataclass_fields__}
 
 
 def test_node_feature_order():
@@ -213,16 +224,17 @@ def test_action_mask_equals_feasibility_and_reward_signs():
             # the decision taken from this state
             a = trace["steps"][t]["action"]
             step_info = infos[t + 1]
-            assert step_info["feasible"] == bool(feas[a])
-            if step_info["feasible"]:
+            assert step_info["valid"] == bool(feas[a])
+            if step_info["valid"]:
                 assert 0.0 <= reward <= 1.0
                 cost = 0.6 * x[a, 3] + 0.4 * x[a, 9]  # the features make the cost computable
                 assert reward == pytest.approx(1.0 - cost, abs=1e-5)
             else:
                 assert reward == -1.0
             best = info["oracle_best"]
-            assert step_info["oracle_hit"] == bool(best[a])
-            assert step_info["oracle_action"] == int(np.flatnonzero(best)[0])
+            assert step_info["reference_hit"] == bool(best[a])
+            assert step_info["reference_action"] == int(np.flatnonzero(best)[0])
+            assert np.array_equal(info["reference_next"], best)
             if feas.any():
                 cost_all = np.where(feas, 0.6 * x[:, 3] + 0.4 * x[:, 9], np.inf)
                 assert best[int(np.argmin(cost_all))] and not best[~feas].any()
@@ -237,7 +249,7 @@ def test_early_termination_after_max_rejections():
         infeasible = np.flatnonzero(~info["action_mask"])
         assert len(infeasible) > 0
         obs, reward, terminated, truncated, info = env.step(int(infeasible[-1]))
-        assert reward == -1.0 and info["feasible"] is False and truncated is False
+        assert reward == -1.0 and info["valid"] is False and truncated is False
         assert terminated == (step == 3)
     assert info["metrics"]["Acceptance Rate"] == 0.0
     assert info["metrics"]["Mean Latency"] == 0.0
@@ -260,8 +272,8 @@ def test_services_are_released_after_their_lifetime():
     _, _, infos = run_episode(env, seed=5)
     steps = infos[-1]["episode_trace"]["steps"]
     for t, s in enumerate(steps):
-        util = np.array(s["utilization"])
-        live = {steps[k]["action"] for k in (t - 1, t) if k >= 0 and steps[k]["feasible"]}
+        util = np.array(s["node_values"])
+        live = {steps[k]["action"] for k in (t - 1, t) if k >= 0 and steps[k]["valid"]}
         assert set(np.flatnonzero(util > 0).tolist()) == live, t
 
 
@@ -275,54 +287,60 @@ def test_metrics_summary_and_trace():
     last = infos[-1]
     assert tuple(last["metrics"]) == env.metric_names
     assert all(isinstance(v, float) for v in last["metrics"].values())
-    hits = sum(i["oracle_hit"] for i in infos[1:])
-    assert last["deployment_accuracy"] == pytest.approx(hits / len(rewards))
-    accepted = sum(i["feasible"] for i in infos[1:])
+    assert "deployment_accuracy" not in last  # the core computes it from reference_hit
+    accepted = sum(i["valid"] for i in infos[1:])
     assert last["metrics"]["Acceptance Rate"] == pytest.approx(accepted / len(rewards))
     mean_util = np.mean([i["step_summary"]["Mean Utilization"] for i in infos[1:]])
     assert last["metrics"]["Mean Utilization"] == pytest.approx(mean_util)
 
     trace = last["episode_trace"]
     json.dumps(trace)  # plain Python values only
-    assert set(trace) == {"episode", "num_nodes", "positions", "edges", "is_cloud", "steps"}
+    assert set(trace) == {"episode", "num_nodes", "positions", "edges", "node_kinds",
+                          "node_kind_names", "node_value_name", "focus_name", "steps"}
     assert len(trace["steps"]) == len(rewards)
-    assert len(trace["positions"]) == env.num_nodes == len(trace["is_cloud"])
+    assert len(trace["positions"]) == env.num_nodes == len(trace["node_kinds"])
+    assert trace["node_kinds"] == env.is_cloud.astype(int).tolist()
     ne = env.num_nodes - env.num_cloud
     for s, r, info in zip(trace["steps"], rewards, infos[1:]):
-        assert set(s) == {"source", "cpu", "mem", "budget", "action", "oracle", "reward",
-                          "feasible", "utilization"}
-        assert s["reward"] == r and len(s["utilization"]) == env.num_nodes and s["oracle"]
-        eu = np.array(s["utilization"][:ne])
+        assert set(s) == {"action", "reward", "reference", "valid", "focus", "node_values",
+                          "caption", "source", "cpu", "mem", "budget"}
+        assert s["reward"] == r and len(s["node_values"]) == env.num_nodes and s["reference"]
+        assert s["focus"] == s["source"] and s["valid"] == info["valid"]
+        eu = np.array(s["node_values"][:ne])
         assert info["step_summary"]["Mean Utilization"] == pytest.approx(eu.mean())
         assert info["step_summary"]["Max Utilization"] == pytest.approx(eu.max())
-    std = np.mean([np.std(s["utilization"][:ne]) for s in trace["steps"]])
+    std = np.mean([np.std(s["node_values"][:ne]) for s in trace["steps"]])
     assert last["metrics"]["Load Imbalance"] == pytest.approx(std)
 
 
 def test_oracle_policy_is_perfect_and_random_is_not():
     env = GraphDeployEnv()
-    oracle_acc = [run_episode(env, seed=s)[2][-1]["deployment_accuracy"] for s in range(5)]
-    random_acc = [run_episode(env, seed=s, policy=None, rng_seed=s)[2][-1]["deployment_accuracy"]
-                  for s in range(5)]
+    def accuracy(infos):
+        return np.mean([i["reference_hit"] for i in infos[1:]])
+
+    oracle_acc = [accuracy(run_episode(env, seed=s)[2]) for s in range(5)]
+    random_acc = [accuracy(run_episode(env, seed=s, policy=None, rng_seed=s)[2]) for s in range(5)]
     assert oracle_acc == [1.0] * 5
     assert np.mean(random_acc) < 0.5
 
 
 # --------------------------------------------------------------------------- probes
 def test_make_probe():
-    kwargs = EnvConfig().env_kwargs()
+    kwargs = env_settings(EnvConfig())
     probes = make_probe(kwargs, n=3, seed=100)
-    again = make_probe(kwargs, n=3, seed=100)
+    again = GraphDeployEnv(**kwargs).probe_states(3, 100)  # the contract's entry point
     assert len(probes) == 3
     for p, q in zip(probes, again):
+        assert isinstance(p, ProbeState)
         n = kwargs["num_nodes"]
-        assert p["obs"].nodes.shape == (n, 10)
-        assert same_obs(p["obs"], q["obs"])
-        assert p["is_cloud"].dtype == bool and p["is_cloud"].sum() == kwargs["num_cloud"]
-        assert p["is_source"].dtype == bool and p["is_source"].sum() == 1
-        assert np.array_equal(p["is_source"], p["obs"].nodes[:, 4].astype(bool))
-        assert p["utilization"].dtype == np.float32 and p["utilization"].max() > 0
-        np.testing.assert_allclose(p["utilization"], p["obs"].nodes[:, 2], rtol=1e-6)
-        assert p["oracle_best"].dtype == bool and p["oracle_best"].any()
-        assert p["positions"].dtype == np.float32 and p["positions"].shape == (n, 2)
-    assert not same_obs(probes[0]["obs"], probes[1]["obs"])
+        assert p.obs.nodes.shape == (n, 10)
+        assert same_obs(p.obs, q.obs)
+        assert p.node_kinds.sum() == kwargs["num_cloud"]
+        assert np.array_equal(p.node_kinds, GraphDeployEnv.node_kinds(p.obs))
+        src = p.node_values["is_source"]
+        assert src.sum() == 1 and np.array_equal(src.astype(bool), p.obs.nodes[:, 4].astype(bool))
+        util = p.node_values["utilization"]
+        assert util.dtype == np.float32 and util.max() > 0
+        np.testing.assert_allclose(util, p.obs.nodes[:, 2], rtol=1e-6)
+        assert p.reference.dtype == bool and p.reference.any()
+    assert not same_obs(probes[0].obs, probes[1].obs)

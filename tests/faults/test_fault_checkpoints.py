@@ -18,7 +18,7 @@ import torch
 
 from rlpipe.config import fingerprint
 from rlpipe.errors import CheckpointError
-from rlpipe.train import checkpoint as ckpt
+from rlpipe import checkpoints as ckpt
 from rlpipe.train.run import train
 from tests.helpers import PYTHON, REPO, assert_same_run, log_text, tiny as params
 

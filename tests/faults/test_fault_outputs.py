@@ -17,7 +17,7 @@ import pytest
 
 from rlpipe.agents.algorithms import PPO
 from rlpipe.config import Params
-from rlpipe.hooks.base import Hook
+from rlpipe.hooks import Hook
 from rlpipe.plots import FIGURE_OUTPUTS
 from rlpipe.train.run import train
 from tests.helpers import TINY_PARAMS, deep_update, run_stage, write_params

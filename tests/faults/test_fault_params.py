@@ -52,6 +52,11 @@ def _yaml(over: dict) -> str:
     return yaml.safe_dump(deep_update(TINY_PARAMS, over), sort_keys=False)
 
 
+def _yaml_env(env: dict) -> str:
+    """Tiny params with the whole ``env`` section replaced (another env takes other kwargs)."""
+    return yaml.safe_dump({**deep_update(TINY_PARAMS, {}), "env": env}, sort_keys=False)
+
+
 # (id, stage, params.yaml text, substrings the one stderr line must hold: key, what is allowed)
 CASES = [
     # --- train: unknown keys / sections
@@ -97,20 +102,28 @@ CASES = [
     ("unknown-on-nan", "train", _yaml({"train": {"on_nan": "ignore"}}),
      ["train.on_nan", "'stop', 'skip'"]),
     # --- environments (these import the training library: a few seconds each)
-    ("unknown-env", "train", _yaml({"env": {"id": "NoSuchEnv-v9"}}),
+    ("unknown-env", "train", _yaml_env({"id": "NoSuchEnv-v9"}),
      ["env.id", "NoSuchEnv-v9", "cannot make environment"]),
     # --- devices (unsupported env spaces: tests/train/test_spaces_e2e.py)
     ("device-typo", "train", _yaml({"train": {"device": "gpu"}}),
      ["train.device", "'auto', 'cpu', 'cuda' or 'cuda:N'", "'gpu'"]),
     *([("device-cuda-without-gpu", "train", _yaml({"train": {"device": "cuda:0"}}),
         ["train.device", "'cuda:0'", "no CUDA device"])] if not torch.cuda.is_available() else []),
-    ("env-module-missing", "train", _yaml({"env": {"id": "no_such_module:Foo-v0"}}),  # was a traceback
+    ("env-module-missing", "train", _yaml_env({"id": "no_such_module:Foo-v0"}),  # was a traceback
      ["env.id", "cannot make environment", "No module named 'no_such_module'"]),
     # --- absurd sizes and ranges
-    ("num-nodes-zero", "train", _yaml({"env": {"num_nodes": 0}}), ["env.num_nodes", "between 3 and 2000"]),
-    ("num-nodes-1e7", "train", _yaml({"env": {"num_nodes": 10**7}}), ["env.num_nodes", "between 3 and 2000"]),
-    ("num-cloud-too-many", "train", _yaml({"env": {"num_cloud": 8}}),
-     ["env.num_cloud", "must be < env.num_nodes (8)"]),
+    ("num-nodes-zero", "train", _yaml({"env": {"kwargs": {"num_nodes": 0}}}),
+     ["env.kwargs.num_nodes", "between 3 and 2000"]),
+    ("num-nodes-1e7", "train", _yaml({"env": {"kwargs": {"num_nodes": 10**7}}}),
+     ["env.kwargs.num_nodes", "between 3 and 2000"]),
+    ("num-cloud-too-many", "train", _yaml({"env": {"kwargs": {"num_cloud": 8}}}),
+     ["env.kwargs.num_cloud", "must be < env.kwargs.num_nodes (8)"]),
+    ("env-kwarg-unknown", "train", _yaml({"env": {"kwargs": {"num_nodez": 8}}}),
+     ["env.kwargs.num_nodez", "unknown key"]),
+    ("env-kwargs-not-mapping", "train", _yaml({"env": {"kwargs": 8}}),
+     ["env.kwargs", "expected a mapping"]),
+    ("env-kwarg-no-config-class", "train", _yaml_env({"id": "CartPole-v1", "kwargs": {"bogus": 1}}),
+     ["env.kwargs", "'CartPole-v1' does not accept these settings", "bogus"]),
     ("gamma-above-one", "train", _yaml({"train": {"gamma": 1.5}}), ["train.gamma", "between 0.0 and 1.0"]),
     ("seed-over-32-bits", "train", _yaml({"train": {"seed": 2**40}}),             # was a traceback
      ["train.seed", "between 0 and 4294967295"]),

@@ -21,8 +21,8 @@ import torch
 import yaml
 
 from rlpipe.config import Params
-from rlpipe.hooks.base import Hook
-from rlpipe.train import checkpoint as ckpt
+from rlpipe.hooks import Hook
+from rlpipe import checkpoints as ckpt
 from rlpipe.train.run import train
 from tests.helpers import PYTHON, REPO, TINY_PARAMS, deep_update
 

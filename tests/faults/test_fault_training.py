@@ -16,12 +16,12 @@ import pytest
 import yaml
 
 import rlpipe.io_utils as io_utils
-import rlpipe.train.checkpoint as ckpt_mod
+import rlpipe.checkpoints as ckpt_mod
 from rlpipe.agents.algorithms import PPO
 from rlpipe.errors import RlpipeError
 from rlpipe.hooks import writers
-from rlpipe.hooks.base import Hook
-from rlpipe.train import checkpoint as ckpt
+from rlpipe.hooks import Hook
+from rlpipe import checkpoints as ckpt
 from rlpipe.train.run import train
 from tests.helpers import (PYTHON, REPO, TINY_PARAMS, assert_same_run, deep_update, log_text,
                            same_weights, tiny as params)

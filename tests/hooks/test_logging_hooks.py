@@ -13,7 +13,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 import rlpipe
 from rlpipe.config import Params
 from rlpipe.train.run import train
-from tests.helpers import EPISODES, STEPS, TINY_PARAMS, UPDATES, deep_update
+from tests.helpers import EPISODES, STEPS, TINY_PARAMS, UPDATES, deep_update, with_env
 
 
 class CountingEnv(gym.Env):
@@ -62,7 +62,7 @@ def graph_run(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def flat_run(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("flat")
-    p = deep_update(TINY_PARAMS, {"env": {"id": "RlpipeTest/Counting-v0"}, "train": {"episodes": 12}})
+    p = with_env(deep_update(TINY_PARAMS, {"train": {"episodes": 12}}), {"id": "RlpipeTest/Counting-v0"})
     assert train(Params.from_dict(p), root, console=False) == 0
     return root / "training_output"
 
@@ -132,12 +132,17 @@ def test_captures_shapes(graph_run):
     emb = np.load(cap / index[-1]["embeddings"])
     n = emb["embeddings"].shape[0]
     assert emb["embeddings"].shape == (n, 16)
-    for key in ("graph", "node", "is_cloud", "is_source", "utilization", "chosen", "oracle", "probs"):
+    for key in ("graph", "node", "node_kind", "value_is_source", "value_utilization", "chosen",
+                "reference", "probs"):
         assert emb[key].shape == (n,), key
+    assert emb["node_kind_names"].tolist() == ["edge", "cloud"]
+    assert emb["node_kind"].sum() == len(np.unique(emb["graph"]))  # one cloud node per probe graph
     assert emb["chosen"].sum() == len(np.unique(emb["graph"]))  # one chosen node per probe graph
     att = np.load(cap / index[-1]["attention"])
     nodes = int(att["num_nodes"])
     assert int(att["layers"]) == 2 and att["node_labels"].shape == (nodes,)
+    assert att["node_kinds"].tolist() == [0] * (nodes - 1) + [1]
+    assert att["node_labels"].tolist()[-2:] == [f"E{nodes - 2}", "C0"]
     for l in range(2):
         ei, alpha = att[f"edge_index_{l}"], att[f"alpha_{l}"]
         assert ei.shape[0] == 2 and alpha.shape == (ei.shape[1], 2)

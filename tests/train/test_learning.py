@@ -14,7 +14,7 @@ from tests.helpers import TINY_PARAMS, deep_update
 @pytest.mark.parametrize("algo, episodes", [("ppo", 96), ("a2c", 160)])
 def test_short_run_improves_accuracy(tmp_path, algo, episodes):
     p = deep_update(TINY_PARAMS, {
-        "env": {"num_nodes": 6, "num_cloud": 1, "requests_per_episode": 10, "max_rejections": 10},
+        "env": {"kwargs": {"num_nodes": 6, "num_cloud": 1, "requests_per_episode": 10, "max_rejections": 10}},
         "train": {"algo": algo, "episodes": episodes, "num_envs": 8, "update_epochs": 8,
                   "minibatches": 2, "actor_lr": 0.01 if algo == "a2c" else 0.003},
         "experiment": {"write_interval": 0, "step_log_interval": 0},

@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from rlpipe.errors import CheckpointError
-from rlpipe.hooks.base import Hook
-from rlpipe.train import checkpoint as ckpt
+from rlpipe.hooks import Hook
+from rlpipe import checkpoints as ckpt
 from rlpipe.train.run import train
 from tests.helpers import LOGS, assert_same_run, newest_state, tiny as params
 

@@ -57,7 +57,7 @@ def test_attention_matrix_places_alpha_at_target_source() -> None:
 def test_type_pair_means() -> None:
     ei = np.array([[0, 1, 2, 2, 0, 1, 2], [1, 0, 0, 1, 0, 1, 2]])  # 0 = cloud; 1, 2 = edge
     alpha = np.array([[0.1], [0.2], [0.3], [0.4], [0.5], [0.6], [0.7]])
-    m = type_pair_means(ei, alpha, np.array([True, False, False]))
+    m = type_pair_means(ei, alpha, np.array([1, 0, 0]), ("edge", "cloud"))
     assert m["cloud→edge"][0] == pytest.approx(0.1)  # 0 -> 1
     assert m["edge→cloud"][0] == pytest.approx(0.25)  # 1 -> 0, 2 -> 0
     assert m["edge→edge"][0] == pytest.approx(0.4)  # 2 -> 1
@@ -90,7 +90,8 @@ def test_attention_figure_is_built_from_captured_arrays() -> None:
     (lambda z: z.update(alpha_0=z["alpha_0"][:-1]), "'alpha_0' has shape"),
     (lambda z: z.update(edge_index_1=z["edge_index_1"] + 1), "outside 0..5"),
     (lambda z: z.pop("alpha_1"), "'alpha_1' is missing"),
-    (lambda z: z.update(is_cloud=np.zeros(7, bool)), "'is_cloud' has 7 entries"),
+    (lambda z: z.update(node_kinds=np.zeros(7, np.int64)), "'node_kinds' has 7 entries"),
+    (lambda z: z.update(node_kinds=np.full(6, 2)), "outside the 2 kind names"),
     (lambda z: z.update(edge_index_0=z["edge_index_0"].T), "must be an integer [2, E]"),
 ])
 def test_attention_shape_mismatch_is_unavailable(breakage, message) -> None:
@@ -164,8 +165,11 @@ def test_pca_figure_plots_the_projection_of_the_capture() -> None:
     Y, _ = projection.pca_2d(z["embeddings"])
     first = fig.axes[0]
     shown = np.concatenate([c.get_offsets() for c in first.collections])
-    chosen = z["chosen"]
-    np.testing.assert_allclose(shown, np.concatenate([Y[~chosen], Y[chosen]]), rtol=1e-6)
+    chosen, ref = z["chosen"], z["reference"]
+    # the nodes (not chosen, then chosen as stars), then the reference set ringed on top
+    np.testing.assert_allclose(shown, np.concatenate([Y[~chosen], Y[chosen], Y[ref]]), rtol=1e-6)
+    legend = [t.get_text() for t in first.get_legend().get_texts()]
+    assert legend[:2] == ["edge node", "cloud node"] and "in the reference set" in legend
     titles = [ax.get_title() for ax in fig.axes]
     assert "episode 3" in titles and "episode 7" in titles  # evolution row
     idx = np.arange(12)
@@ -251,7 +255,8 @@ def test_trace_validation_and_gif() -> None:
     from PIL import Image
 
     g = validate_trace(synthetic.graph_trace(9, 6, 7), 9)
-    assert isinstance(g, GraphTrace) and g.utilization.shape == (7, 6)
+    assert isinstance(g, GraphTrace) and g.node_values.shape == (7, 6)
+    assert g.kind_names == ("edge", "cloud") and g.value_name == "utilisation"
     s = validate_trace(synthetic.simple_trace(9, 7), 9)
     assert isinstance(s, SimpleTrace) and s.reward.size == 7
     for tr in (g, s):
@@ -263,9 +268,13 @@ def test_trace_validation_and_gif() -> None:
     with pytest.raises(FigureUnavailable, match="'positions' has shape"):
         validate_trace(bad, 9)
     bad = synthetic.graph_trace(9, 6, 3)
-    bad["steps"][1]["oracle"] = [6]
-    with pytest.raises(FigureUnavailable, match="oracle holds a node outside"):
+    bad["steps"][1]["reference"] = [6]
+    with pytest.raises(FigureUnavailable, match="reference holds a node outside"):
         validate_trace(bad, 9)
+    # no positions: drawn on a circle
+    circle = synthetic.graph_trace(9, 6, 3)
+    del circle["positions"]
+    assert validate_trace(circle, 9).positions.shape == (6, 2)
     with pytest.raises(FigureUnavailable, match="no steps"):
         validate_trace({"episode": 1, "steps": []}, 1)
 

@@ -199,7 +199,7 @@ def test_mismatched_capture_shapes_are_notes(tmp_path: Path) -> None:
     np.savez(cap / "ep000020_attention.npz", **a)
     # latest trace: a utilisation vector of the wrong length
     t = synthetic.graph_trace(20, 6, 5)
-    t["steps"][2]["utilization"] = [0.5] * 4
+    t["steps"][2]["node_values"] = [0.5] * 4
     (cap / "ep000020_trace.json").write_text(json.dumps(t))
     write_params(tmp_path, {"figures": ["embeddings", "attention", "animation"]})
     p = run_stage(tmp_path)
@@ -211,7 +211,7 @@ def test_mismatched_capture_shapes_are_notes(tmp_path: Path) -> None:
     assert_placeholder(plots / "episode.gif", "GIF")
     assert "'chosen' has shape (11,), expected [12]" in p.stdout
     assert f"'alpha_1' has shape ({m - 3}, 1), expected [{m}, heads]" in p.stdout
-    assert "steps[2].utilization has 4 values, num_nodes is 6" in p.stdout
+    assert "steps[2].node_values has 4 values, num_nodes is 6" in p.stdout
 
     # labels of the wrong length are caught too
     a = synthetic.attention_arrays(6, (4, 1))

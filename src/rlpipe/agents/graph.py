@@ -21,7 +21,7 @@ class GraphBatch:
     Shapes:
         - x: [N_total, F] node features
         - edge_index: [2, E_total] (source row 0, target row 1), node indices offset per graph
-        - edge_attr: [E_total, 1]
+        - edge_attr: [E_total, D_edge] (a zero column [E_total, 1] for graphs without edge features)
         - batch: [N_total] graph index of every node
         - ptr: [B + 1] node offset of each graph (graph g holds nodes ptr[g]:ptr[g+1])
     """
@@ -52,8 +52,8 @@ def collate_graphs(graphs: Sequence) -> GraphBatch:
     x = np.concatenate([g.nodes for g in graphs], axis=0)
     links = [g.edge_links + off for g, off in zip(graphs, ptr[:-1])]
     edge_index = np.concatenate(links, axis=0).T if links else np.zeros((2, 0), np.int64)
-    edges = [g.edges if g.edges is not None else np.zeros((len(g.edge_links), 1), np.float32)
-             for g in graphs]
+    edges = [np.asarray(g.edges).reshape(len(g.edge_links), -1) if g.edges is not None
+             else np.zeros((len(g.edge_links), 1), np.float32) for g in graphs]
     edge_attr = np.concatenate(edges, axis=0)
     batch = np.repeat(np.arange(len(graphs), dtype=np.int64), sizes)
     return GraphBatch(

@@ -85,9 +85,9 @@ class GATActor(nn.Module):
     """
 
     def __init__(self, in_dim: int, hidden_dim: int = 64, heads: int = 4, layers: int = 2,
-                 dropout: float = 0.0):
+                 dropout: float = 0.0, edge_dim: int = 1):
         super().__init__()
-        self.encoder = GATEncoder(in_dim, hidden_dim, heads, layers, dropout=dropout)
+        self.encoder = GATEncoder(in_dim, hidden_dim, heads, layers, edge_dim=edge_dim, dropout=dropout)
         self.head = _mlp([hidden_dim + in_dim, hidden_dim, 1], act=nn.ELU, last_gain=0.01)
 
     def embed(self, g: GraphBatch, return_attention: bool = False):
@@ -107,9 +107,9 @@ class GATCritic(nn.Module):
     """
 
     def __init__(self, in_dim: int, hidden_dim: int = 64, heads: int = 4, layers: int = 2,
-                 dropout: float = 0.0):
+                 dropout: float = 0.0, edge_dim: int = 1):
         super().__init__()
-        self.encoder = GATEncoder(in_dim, hidden_dim, heads, layers, dropout=dropout)
+        self.encoder = GATEncoder(in_dim, hidden_dim, heads, layers, edge_dim=edge_dim, dropout=dropout)
         self.head = _mlp([2 * hidden_dim, hidden_dim, 1], act=nn.ELU, last_gain=1.0)
 
     def forward(self, g: GraphBatch) -> torch.Tensor:

@@ -83,9 +83,9 @@ class GraphActorCritic(_ActorCritic):
 
     def __init__(self, observations: ObservationSpec, actions: ActionSpec, cfg: AgentConfig):
         super().__init__(observations, actions)
-        node_dim = observations.dim
-        self.actor = GATActor(node_dim, cfg.hidden_dim, cfg.heads, cfg.gat_layers, cfg.dropout)
-        self.critic = GATCritic(node_dim, cfg.hidden_dim, cfg.heads, cfg.gat_layers, cfg.dropout)
+        node_dim, edge_dim = observations.dim, observations.edge_dim
+        self.actor = GATActor(node_dim, cfg.hidden_dim, cfg.heads, cfg.gat_layers, cfg.dropout, edge_dim)
+        self.critic = GATCritic(node_dim, cfg.hidden_dim, cfg.heads, cfg.gat_layers, cfg.dropout, edge_dim)
 
     def collate(self, observations: Sequence[Any]) -> GraphBatch:
         return collate_graphs(observations).to(self.device)

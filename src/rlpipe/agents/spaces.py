@@ -61,12 +61,14 @@ class ObservationSpec:
     Attributes:
         kind: ``"graph"`` (GAT agent) or ``"flat"`` (MLP agent).
         dim: node feature size F (graph) or the flattened size D (flat).
+        edge_dim: edge feature size (graph; a graph without edge features gets one zero feature).
         encode: raw observation -> what the agent batches (GraphInstance, or float32 [D]).
     """
 
     kind: str
     dim: int
     encode: Callable[[Any], Any]
+    edge_dim: int = 1
 
 
 def observation_spec(space: gym.Space) -> ObservationSpec:
@@ -75,7 +77,9 @@ def observation_spec(space: gym.Space) -> ObservationSpec:
         if not isinstance(space.node_space, gym.spaces.Box):
             raise UnsupportedSpace(f"observation space {describe_space(space)}: graph node "
                                    "features must be a Box")
-        return ObservationSpec("graph", int(np.prod(space.node_space.shape)), lambda o: o)
+        edges = space.edge_space  # None: a zero feature of size 1 (collate_graphs)
+        return ObservationSpec("graph", int(np.prod(space.node_space.shape)), lambda o: o,
+                               int(np.prod(edges.shape)) if edges is not None else 1)
     if isinstance(space, gym.spaces.Box):
         dim = int(np.prod(space.shape))
         return ObservationSpec("flat", dim, lambda o: np.asarray(o, dtype=np.float32).reshape(dim))

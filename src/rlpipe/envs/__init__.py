@@ -1,17 +1,30 @@
-"""Environments of rlpipe. Importing this package registers ``rlpipe/GraphDeploy-v0``.
+"""Environments of rlpipe, and the contract every environment is read through.
 
-``gymnasium.make("rlpipe/GraphDeploy-v0", **EnvConfig.env_kwargs())`` then builds a
-:class:`GraphDeployEnv`; registration is skipped if the id is already registered.
+Importing this package is cheap (no gymnasium, no numpy): the summarize and visualize stages
+import it for :data:`DEFAULT_ENV_ID`. :func:`register` registers the built-in environments with
+gymnasium (skipping ids that are already registered); :func:`rlpipe.train.environment.make_env`
+calls it before building an environment.
+
+Built-in environments:
+    - ``rlpipe/GraphDeploy-v0``: :class:`rlpipe.envs.graph_deploy.GraphDeployEnv`
 """
 from __future__ import annotations
 
-import gymnasium
+DEFAULT_ENV_ID = "rlpipe/GraphDeploy-v0"
 
-from rlpipe.envs.graph_deploy import NODE_FEATURES, GraphDeployEnv, make_probe
+#: gymnasium id -> entry point of every built-in environment
+BUILTIN = {
+    DEFAULT_ENV_ID: "rlpipe.envs.graph_deploy:GraphDeployEnv",
+}
 
-GRAPH_DEPLOY_ID = "rlpipe/GraphDeploy-v0"
 
-if GRAPH_DEPLOY_ID not in gymnasium.registry:
-    gymnasium.register(id=GRAPH_DEPLOY_ID, entry_point="rlpipe.envs.graph_deploy:GraphDeployEnv")
+def register() -> None:
+    """Register the built-in environments with gymnasium (idempotent)."""
+    import gymnasium
 
-__all__ = ["GraphDeployEnv", "make_probe", "NODE_FEATURES", "GRAPH_DEPLOY_ID"]
+    for env_id, entry_point in BUILTIN.items():
+        if env_id not in gymnasium.registry:
+            gymnasium.register(id=env_id, entry_point=entry_point)
+
+
+__all__ = ["BUILTIN", "DEFAULT_ENV_ID", "register"]

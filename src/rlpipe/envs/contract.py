@@ -20,6 +20,9 @@ attribute / info key       what                                                f
                            ``info["reference_action"]`` (int: one action of    ``Feasible``
                            that set, the lowest) and optionally
                            ``info["valid"]`` (bool: the action was feasible)
+``info["reference_next"]``  after reset and every step: bool [n_actions], the    ``--policy reference``
+                           reference set of the *next* decision                 of ``rlpipe evaluate``
+                                                                                is refused
 ``probe_states(n, seed)``  fixed states for captures: a list of                the states of the
                            :class:`ProbeState`                                 captured episode
 ``node_kind_names``        names of node kinds (graph environments), with      one kind, "node"
@@ -45,6 +48,7 @@ DEFAULT_NODE_KIND = "node"
 REFERENCE_HIT = "reference_hit"
 REFERENCE_ACTION = "reference_action"
 VALID = "valid"
+REFERENCE_NEXT = "reference_next"
 METRICS = "metrics"
 STEP_SUMMARY = "step_summary"
 EPISODE_TRACE = "episode_trace"

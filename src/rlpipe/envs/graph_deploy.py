@@ -21,6 +21,8 @@ import numpy as np
 from gymnasium import spaces
 
 from rlpipe.envs import oracle
+from rlpipe.envs.contract import ProbeState  # noqa: F401 - the type probe_states returns
+from rlpipe.envs.graph_deploy_config import GraphDeployConfig
 
 try:  # scipy comes with scikit-learn; a pure numpy Floyd-Warshall is the fallback
     from scipy.sparse import csr_matrix as _csr_matrix
@@ -30,8 +32,8 @@ except ImportError:  # pragma: no cover - exercised only without scipy
     _shortest_path = None
 
 __all__ = [
-    "GraphDeployEnv", "NODE_FEATURES", "NUM_NODE_FEATURES", "make_probe", "encode_rng_state",
-    "decode_rng_state",
+    "GraphDeployEnv", "NODE_FEATURES", "NUM_NODE_FEATURES", "NODE_KIND_NAMES",
+    "encode_rng_state", "decode_rng_state",
 ]
 
 #: Node feature columns of the observation, in order (``F = len(NODE_FEATURES) = 10``).
@@ -48,6 +50,9 @@ NODE_FEATURES = (
     "util_after",           # mean of cpu and mem utilisation after placement, clipped to 3
 )
 NUM_NODE_FEATURES = len(NODE_FEATURES)
+IS_CLOUD_COLUMN = NODE_FEATURES.index("is_cloud")
+#: node kinds for the attention and embedding figures (index = ``is_cloud``)
+NODE_KIND_NAMES = ("edge", "cloud")
 
 EDGE_LATENCY_PER_UNIT = 100.0   # ms per unit of Euclidean distance between edge nodes
 EDGE_LATENCY_BASE = 1.0         # ms added to every edge-edge link
@@ -169,12 +174,12 @@ class GraphDeployEnv(gym.Env):
 
     **Info** (after :meth:`reset` and every :meth:`step`, about the *next* request):
     ``action_mask`` bool [N] (feasible nodes, all True if none is), ``oracle_best`` bool [N].
-    After a step, about the decision just taken: ``feasible``, ``oracle_hit``,
-    ``oracle_action`` (lowest index of the best set), ``step_summary``
+    After a step, about the decision just taken (the environment contract,
+    :mod:`rlpipe.envs.contract`): ``valid`` (the node was feasible), ``reference_hit`` (it was in
+    the oracle's best set), ``reference_action`` (lowest index of that set), ``step_summary``
     (``{"Mean Utilization", "Max Utilization"}`` of edge-node cpu utilisation after the step).
-    On the terminating step also ``metrics`` (keys :attr:`metric_names`),
-    ``deployment_accuracy`` and ``episode_trace`` (see ``docs/FILES.md``; left out when
-    :attr:`record_trace` is False). The trace's ``"episode"`` is a counter local to this env
+    On the terminating step also ``metrics`` (keys :attr:`metric_names`) and ``episode_trace``
+    (see ``docs/ENVIRONMENTS.md``; left out when :attr:`record_trace` is False). The trace's ``"episode"`` is a counter local to this env
     (resets since construction); the trainer may overwrite it.
 
     Rendering is not implemented (``render_mode`` must be None): animations are drawn by the
@@ -206,8 +211,10 @@ class GraphDeployEnv(gym.Env):
     metadata = {"render_modes": []}
     metric_names = ("Acceptance Rate", "Mean Latency", "Mean Utilization", "Load Imbalance")
     step_summary_names = ("Mean Utilization", "Max Utilization")
-    has_oracle = True
+    has_reference = True
+    node_kind_names = NODE_KIND_NAMES
     node_features = NODE_FEATURES
+    config_class = GraphDeployConfig
 
     def __init__(
         self,
@@ -406,7 +413,7 @@ class GraphDeployEnv(gym.Env):
 
     def _mask_info(self) -> dict:
         mask = self._cur_feas.copy() if self._cur_any_feas else np.ones(self.num_nodes, dtype=bool)
-        return {"action_mask": mask, "oracle_best": self._cur_best}
+        return {"action_mask": mask, "oracle_best": self._cur_best, "reference_next": self._cur_best}
 
     # ------------------------------------------------------------------ gym API
     def reset(self, *, seed: int | None = None, options: dict | None = None):
@@ -478,9 +485,9 @@ class GraphDeployEnv(gym.Env):
         terminated = self._t >= self.requests_per_episode or self._rejected >= self.max_rejections
         self._prepare()
         info = self._mask_info()
-        info["feasible"] = feasible
-        info["oracle_hit"] = hit
-        info["oracle_action"] = oracle_action
+        info["valid"] = feasible
+        info["reference_hit"] = hit
+        info["reference_action"] = oracle_action
         info["step_summary"] = {"Mean Utilization": u_mean, "Max Utilization": u_max}
         if terminated:
             self._done = True
@@ -495,80 +502,65 @@ class GraphDeployEnv(gym.Env):
             "Mean Utilization": self._util_mean_sum / decisions,
             "Load Imbalance": self._util_std_sum / decisions,
         }
-        info["deployment_accuracy"] = self._hits / decisions
         if self.record_trace:
             info["episode_trace"] = self._make_trace()
 
     def _make_trace(self) -> dict:
+        """The episode in the contract's trace format (docs/ENVIRONMENTS.md)."""
         steps = []
         for t, (a, reward, feasible, best, util) in enumerate(self._trace_steps):
             steps.append({
-                "source": int(self._req_src[t]),
-                "cpu": float(self._req_cpu[t]),
-                "mem": float(self._req_mem[t]),
-                "budget": float(self._req_budget[t]),
+                # the contract's keys (docs/ENVIRONMENTS.md) ...
                 "action": a,
-                "oracle": np.flatnonzero(best).tolist(),
                 "reward": reward,
-                "feasible": feasible,
-                "utilization": util.tolist(),
+                "reference": np.flatnonzero(best).tolist(),
+                "valid": feasible,
+                "focus": int(self._req_src[t]),
+                "node_values": util.tolist(),
+                "caption": f"request from node {int(self._req_src[t])}: "
+                           f"cpu {float(self._req_cpu[t]):.2f}, mem {float(self._req_mem[t]):.2f}, "
+                           f"budget {float(self._req_budget[t]):.0f} ms",
+                # ... and this environment's own: the request
+                "source": int(self._req_src[t]), "cpu": float(self._req_cpu[t]),
+                "mem": float(self._req_mem[t]), "budget": float(self._req_budget[t]),
             })
         return {
             "episode": self._episode,
             "num_nodes": self.num_nodes,
             "positions": self._pos.tolist(),
             "edges": self._pairs.tolist(),
-            "is_cloud": self._is_cloud.tolist(),
+            "node_kinds": self._is_cloud.astype(int).tolist(),
+            "node_kind_names": list(NODE_KIND_NAMES),
+            "node_value_name": "cpu utilisation",
+            "focus_name": "request source",
             "steps": steps,
+        }
+
+    # ------------------------------------------------------------------ contract views
+    @staticmethod
+    def node_kinds(obs) -> np.ndarray:
+        """Kind index per node of an observation: 0 edge, 1 cloud (:data:`NODE_KIND_NAMES`)."""
+        return np.asarray(obs.nodes[:, IS_CLOUD_COLUMN] > 0.5, dtype=np.int64)
+
+    def probe_states(self, n: int, seed: int) -> list[ProbeState]:
+        """Fixed states for captures: :func:`make_probe` with this environment's settings."""
+        from rlpipe.envs.graph_deploy_probes import make_probe
+
+        return make_probe(self.settings, n, seed)
+
+    @property
+    def settings(self) -> dict:
+        """The constructor's keyword arguments (a fresh environment of the same kind)."""
+        return {
+            "num_nodes": self.num_nodes, "num_cloud": self.num_cloud,
+            "requests_per_episode": self.requests_per_episode,
+            "max_rejections": self.max_rejections, "edge_radius": self.edge_radius,
+            "demand_min": self.demand_min, "demand_max": self.demand_max,
+            "lifetime_min": self.lifetime_min, "lifetime_max": self.lifetime_max,
+            "latency_budget_min": self.latency_budget_min,
+            "latency_budget_max": self.latency_budget_max,
         }
 
     def render(self):
         """Not implemented: animations come from ``info["episode_trace"]`` (visualize stage)."""
         return None
-
-
-# --------------------------------------------------------------------------- probes
-def make_probe(env_kwargs: dict, n: int, seed: int, warmup_steps: int = 10) -> list[dict]:
-    """Fixed probe states for captures: ``n`` environments reset with ``seed + i``, then loaded
-    by ``warmup_steps`` oracle decisions (the last state before the episode would end, if
-    it ends sooner).
-
-    Args:
-        env_kwargs (dict): keyword arguments of :class:`GraphDeployEnv`
-            (``EnvConfig.env_kwargs()``).
-        n (int): number of probe states.
-        seed (int): seed of the first probe.
-        warmup_steps (int): oracle steps taken before the state is recorded.
-
-    Returns:
-        list of dicts with ``obs`` (GraphInstance), ``is_cloud`` bool [N], ``is_source`` bool [N],
-        ``utilization`` float32 [N] (cpu), ``oracle_best`` bool [N], ``positions`` float32 [N, 2].
-        All arrays are copies.
-    """
-    env = GraphDeployEnv(**env_kwargs)
-
-    def snapshot(obs, info) -> dict:
-        is_source = np.zeros(env.num_nodes, dtype=bool)
-        is_source[env.source] = True
-        return {
-            "obs": spaces.GraphInstance(obs.nodes.copy(), np.array(obs.edges),
-                                        np.array(obs.edge_links)),
-            "is_cloud": env.is_cloud.copy(),
-            "is_source": is_source,
-            "utilization": env.utilization.astype(np.float32),
-            "oracle_best": np.array(info["oracle_best"], dtype=bool),
-            "positions": env.positions.astype(np.float32),
-        }
-
-    probes = []
-    for i in range(n):
-        obs, info = env.reset(seed=int(seed) + i)
-        state = snapshot(obs, info)
-        for _ in range(warmup_steps):
-            obs, _, terminated, _, info = env.step(int(np.argmax(info["oracle_best"])))
-            if terminated:  # keep the last state that still has a request to decide
-                break
-            state = snapshot(obs, info)
-        probes.append(state)
-    env.close()
-    return probes

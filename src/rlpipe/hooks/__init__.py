@@ -1,4 +1,7 @@
-"""Hooks: everything the trainer reports goes through these (logs, checkpoints, captures)."""
-from rlpipe.hooks.base import CheckpointInfo, EpisodeRecord, Hook, HookList, RunInfo, UpdateRecord
+"""Hooks: everything the trainer reports goes through these (logs, checkpoints, captures).
 
-__all__ = ["CheckpointInfo", "EpisodeRecord", "Hook", "HookList", "RunInfo", "UpdateRecord"]
+They receive the events of :mod:`rlpipe.events`; see :mod:`rlpipe.hooks.base` for the order.
+"""
+from rlpipe.hooks.base import DISPLAY, PERSIST, RECORD, Hook, HookList
+
+__all__ = ["DISPLAY", "Hook", "HookList", "PERSIST", "RECORD"]

@@ -5,21 +5,23 @@ import json
 import os
 from pathlib import Path
 
-from rlpipe.hooks.base import CheckpointInfo, Hook, RunInfo
-from rlpipe.train import checkpoint as ckpt
-
-
-def resolve_interval(setting: int | str, episodes: int) -> int:
-    """'auto' -> 10 checkpoints per run; <= 0 -> 0 (off)."""
-    if setting == "auto":
-        return max(1, episodes // 10)
-    return max(0, int(setting))
+from rlpipe import checkpoints as ckpt
+from rlpipe.config import resolve_interval
+from rlpipe.events import CheckpointSaved, RolloutEnd, RunInfo
+from rlpipe.hooks.base import PERSIST, Hook
 
 
 class CheckpointHook(Hook):
     """Saves at every ``interval`` episodes (first rollout end at or past each multiple), at the
     end of the run and when a stop is requested; keeps the newest ``keep_last``; writes
-    ``best.pt`` whenever the mean episode reward improves."""
+    ``best.pt`` whenever the mean episode reward improves.
+
+    ``interval`` ``'auto'`` means 10 checkpoints per run; ``<= 0`` turns periodic, final and
+    stop checkpoints off (``best.pt`` is still written), so a stopped run then resumes from its
+    last periodic checkpoint, or starts afresh.
+    """
+
+    order = PERSIST  # after every hook that records what the checkpoint covers (hooks.base)
 
     def __init__(self, directory: Path, interval: int | str, keep_last: int, store_separately: bool):
         self.directory = Path(directory)
@@ -29,31 +31,34 @@ class CheckpointHook(Hook):
 
     def on_train_start(self, run: RunInfo) -> None:
         self.run = run
-        self.root = run.root
-        self.interval = resolve_interval(self.interval_setting, run.target_episodes)
+        self.interval = resolve_interval(self.interval_setting, run.target_episodes, 10)
         self.params_json = json.dumps(run.params.to_dict(), sort_keys=True)
 
-    def _state(self, trainer) -> dict:
-        state = trainer.state_dict()
+    def _state(self, rollout: RolloutEnd) -> dict:
+        state = rollout.snapshot()
         state["fingerprint"] = self.run.fingerprint
         state["params"] = self.params_json
         return state
 
-    def on_rollout_end(self, trainer) -> None:
-        ep, prev = trainer.episode, trainer.prev_episode
+    def _saved(self, path: Path, episode: int, is_best: bool, reward: float) -> CheckpointSaved:
+        return CheckpointSaved(os.path.relpath(path, self.run.root), episode, is_best, reward)
+
+    def on_rollout_end(self, rollout: RolloutEnd) -> list[CheckpointSaved]:
+        ep, prev = rollout.episode, rollout.prev_episode
         due = self.interval > 0 and (
             prev // self.interval < ep // self.interval
-            or ep >= trainer.target_episodes
-            or trainer.stop_reason is not None
+            or ep >= rollout.target_episodes
+            or rollout.stop_requested
         )
-        state = None
+        saved, state = [], None
         if due:
-            state = self._state(trainer)
+            state = self._state(rollout)
             path = ckpt.save_checkpoint(state, self.directory / ckpt.checkpoint_name(ep, self.separate),
                                         self.separate)
             ckpt.prune(self.directory, self.keep_last)
-            trainer.hooks.on_checkpoint(CheckpointInfo(os.path.relpath(path, self.root), ep, False, trainer.mean_episode_reward))
-        if trainer.best_improved:
-            state = state or self._state(trainer)
+            saved.append(self._saved(path, ep, False, rollout.mean_episode_reward))
+        if rollout.best_improved:
+            state = state or self._state(rollout)
             path = ckpt.save_checkpoint(state, self.directory / ckpt.BEST)
-            trainer.hooks.on_checkpoint(CheckpointInfo(os.path.relpath(path, self.root), ep, True, trainer.best_mean_reward))
+            saved.append(self._saved(path, ep, True, rollout.best_mean_reward))
+        return saved

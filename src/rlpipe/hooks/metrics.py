@@ -4,10 +4,12 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from rlpipe.action_log import (ACTIONS_COLUMNS, ACTIONS_CSV, ActionLayout, action_cells,
-                               histogram_rows)
+from rlpipe.config import resolve_interval
+from rlpipe.action_log import ACTIONS_COLUMNS, ActionLayout, action_cells, histogram_rows
 from rlpipe.contracts import EPISODE_COLUMNS, STEP_COLUMNS, UPDATE_COLUMNS
-from rlpipe.hooks.base import EpisodeRecord, Hook, RunInfo, UpdateRecord
+from rlpipe.events import EpisodeRecord, RolloutEnd, RunInfo, UpdateRecord
+from rlpipe.hooks.base import Hook
+from rlpipe.paths import ACTIONS_CSV, EPISODES_CSV, STEPS_CSV, TENSORBOARD_DIR, UPDATES_CSV
 from rlpipe.hooks.writers import CSVLog, Recorder, ScalarStream, TensorBoardLog, WandbLog
 
 # update statistic key (algorithms.py) -> updates.csv column
@@ -33,13 +35,6 @@ UPDATE_TAGS = {
 }
 
 
-def resolve_write_interval(setting: int | str, episodes: int) -> int:
-    """'auto' -> about 100 points per run; <= 0 -> 0 (TensorBoard off)."""
-    if setting == "auto":
-        return max(1, episodes // 100)
-    return max(0, int(setting))
-
-
 class MetricsHook(Hook):
     """Writes the CSV logs and TensorBoard scalars (contract: docs/FILES.md)."""
 
@@ -60,14 +55,14 @@ class MetricsHook(Hook):
     def on_train_start(self, run: RunInfo) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
         keep = run.start_episode
-        self.episodes = CSVLog(self.directory / "episodes.csv",
-                               EPISODE_COLUMNS + tuple(run.metric_names), "Episode", keep)
-        self.updates = CSVLog(self.directory / "updates.csv", UPDATE_COLUMNS, "Episode", keep)
+        self.episodes = CSVLog(self.directory / EPISODES_CSV,
+                               EPISODE_COLUMNS + tuple(run.env.metric_names), "Episode", keep)
+        self.updates = CSVLog(self.directory / UPDATES_CSV, UPDATE_COLUMNS, "Episode", keep)
         self.action_layout = run.action_layout or ActionLayout("discrete")
         if self.step_interval > 0:
-            self.steps = CSVLog(self.directory / "steps.csv",
+            self.steps = CSVLog(self.directory / STEPS_CSV,
                                 STEP_COLUMNS + self.action_layout.step_columns
-                                + tuple(run.step_summary_names), "Episode", keep)
+                                + tuple(run.env.step_summary_names), "Episode", keep)
         if self.action_layout.has_histograms:
             self.actions = CSVLog(self.directory / ACTIONS_CSV, ACTIONS_COLUMNS, "Episode", keep)
         for log in self._logs():
@@ -78,13 +73,13 @@ class MetricsHook(Hook):
                                   f"episode {keep} (lost in a crash before they reached the disk)")
         for note in self.notes:
             logging.getLogger("rlpipe").info("resume: %s", note)
-        interval = resolve_write_interval(self.write_interval_setting, run.target_episodes)
+        interval = resolve_interval(self.write_interval_setting, run.target_episodes, 100)
         sinks = []
         if keep == 0:  # a fresh run: the previous run's event files would show its episodes too
-            for old in (self.directory / "tensorboard").glob("events.out.tfevents.*"):
+            for old in (self.directory / TENSORBOARD_DIR).glob("events.out.tfevents.*"):
                 old.unlink()
         if interval > 0:
-            self.tb = TensorBoardLog(self.directory / "tensorboard", purge_step=keep + 1 if keep else None)
+            self.tb = TensorBoardLog(self.directory / TENSORBOARD_DIR, purge_step=keep + 1 if keep else None)
             sinks.append(self.tb)
             if self.wandb_project:
                 self.wandb = WandbLog(self.directory / "wandb", self.wandb_project,
@@ -96,7 +91,6 @@ class MetricsHook(Hook):
             ScalarStream(sink, EPISODE_TAGS, "Performance", interval, keep, skip=ep_skip) for sink in sinks])
         self.update_rec = Recorder(self.updates, [
             ScalarStream(sink, UPDATE_TAGS, "Custom", interval, keep, skip=up_skip) for sink in sinks])
-        self.has_oracle = run.has_oracle
 
     def on_episode_end(self, ep: EpisodeRecord) -> None:
         r = self.episode_rec
@@ -109,7 +103,7 @@ class MetricsHook(Hook):
         r.record("Policy Entropy", last.get("entropy"))
         r.record("Episode Length", ep.length)
         r.record("Mean Episode Reward", ep.mean_episode_reward)
-        r.record("Deployment Accuracy", ep.deployment_accuracy)
+        r.record("Deployment Accuracy", ep.accuracy)
         for name, value in ep.metrics.items():
             r.record(name, value)
         r.dump(ep.episode)
@@ -121,7 +115,7 @@ class MetricsHook(Hook):
     def _write_steps(self, ep: EpisodeRecord) -> None:
         n = self.step_interval
         idx = range(0, ep.length, n)
-        oracle, feasible = ep.oracle_actions, ep.feasible
+        reference, valid = ep.reference_actions, ep.valid
         first_summary = len(STEP_COLUMNS) + len(self.action_layout.step_columns)
         summaries = [ep.step_summaries.get(name) for name in self.steps.columns[first_summary:]]
         cells, extra = action_cells(self.action_layout, ep.actions)
@@ -131,8 +125,8 @@ class MetricsHook(Hook):
                 ep.episode, t + 1, ep.global_step_start + t + 1, cells[t],
                 float(ep.rewards[t]), float(ep.values[t]), float(ep.log_probs[t]),
                 float(ep.entropies[t]),
-                None if oracle is None else int(oracle[t]),
-                None if feasible is None else bool(feasible[t]),
+                None if reference is None else int(reference[t]),
+                None if valid is None else bool(valid[t]),
                 *extra[t],
                 *[None if s is None else float(s[t]) for s in summaries],
             ))
@@ -150,7 +144,7 @@ class MetricsHook(Hook):
             r.record(tag, value)
         r.dump(up.episode)
 
-    def on_rollout_end(self, trainer) -> None:
+    def on_rollout_end(self, rollout: RolloutEnd) -> None:
         # durable before a checkpoint that covers these rows can be written
         for log in self._logs():
             log.flush(fsync=True)
@@ -159,7 +153,7 @@ class MetricsHook(Hook):
         return [log for log in (self.episodes, self.updates, self.steps, self.actions)
                 if log is not None]
 
-    def on_train_end(self, run, result) -> None:
+    def on_train_end(self, run, result) -> None:  # noqa: ARG002
         self.close()
 
     def on_interrupt(self, run, reason) -> None:

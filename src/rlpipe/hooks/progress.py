@@ -1,10 +1,12 @@
 """A tqdm progress bar: episode, mean reward and accuracy."""
 from __future__ import annotations
 
-from rlpipe.hooks.base import EpisodeRecord, Hook, RunInfo
+from rlpipe.events import EpisodeRecord, RunInfo
+from rlpipe.hooks.base import DISPLAY, Hook
 
 
 class ProgressHook(Hook):
+    order = DISPLAY
     def on_train_start(self, run: RunInfo) -> None:
         from tqdm import tqdm
 
@@ -15,8 +17,8 @@ class ProgressHook(Hook):
     def on_episode_end(self, ep: EpisodeRecord) -> None:
         self.bar.update(1)
         post = {"mean_R": f"{ep.mean_episode_reward:.3f}"}
-        if ep.deployment_accuracy is not None:
-            self.acc = (self.acc + [ep.deployment_accuracy])[-50:]
+        if ep.accuracy is not None:
+            self.acc = (self.acc + [ep.accuracy])[-50:]
             post["acc"] = f"{sum(self.acc) / len(self.acc):.3f}"
         self.bar.set_postfix(post, refresh=False)
 

@@ -6,7 +6,8 @@ import sys
 import time
 from pathlib import Path
 
-from rlpipe.hooks.base import CheckpointInfo, Hook, RunInfo
+from rlpipe.events import CheckpointSaved, RunInfo, RunResult
+from rlpipe.hooks.base import Hook
 
 LOGGER_NAME = "rlpipe"
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -65,7 +66,7 @@ class TextLogHook(Hook):
     def note(self, message: str) -> None:
         self.logger.info(message)
 
-    def on_checkpoint(self, info: CheckpointInfo) -> None:
+    def on_checkpoint(self, info: CheckpointSaved) -> None:
         if info.is_best:
             self.logger.info("new best mean episode reward %.4f at episode %d (%s)",
                              info.mean_reward, info.episode, info.path)
@@ -78,10 +79,10 @@ class TextLogHook(Hook):
     def on_interrupt(self, run: RunInfo, reason: str) -> None:
         self.logger.warning("training stopped early (%s); resume by running the train stage again", reason)
 
-    def on_train_end(self, run: RunInfo, result: dict) -> None:
+    def on_train_end(self, run: RunInfo, result: RunResult) -> None:
         self.logger.info("finished: %d episodes, %d steps, %d updates, best mean reward %.4f, %.1f s",
-                         result["episodes"], result["global_step"], result["updates"],
-                         result["best_mean_reward"], time.monotonic() - self.started)
+                         result.episodes, result.global_step, result.updates,
+                         result.best_mean_reward, time.monotonic() - self.started)
 
     def close(self) -> None:
         for h in self.handlers:

@@ -10,27 +10,15 @@ One module per job:
 - :mod:`rlpipe.plots.embeddings` — PCA and t-SNE of captured node/observation embeddings.
 - :mod:`rlpipe.plots.attention` — GAT attention heatmaps per layer and head.
 - :mod:`rlpipe.plots.animation` — the animated captured episode (GIF).
+- :mod:`rlpipe.plots.registry` — the one list of figures (names, files, inputs, builders).
+- :mod:`rlpipe.plots.builders` — each figure's builder, as the registry names it.
 - :mod:`rlpipe.plots.stage` — orchestration: pick figures, write every output atomically.
 - :mod:`rlpipe.plots.synthetic` — synthetic inputs for tests and benchmarks.
 
 This package imports nothing heavy at import time; each module imports what it draws with.
 """
 
-# Each figure name of ``visualize.figures`` and the files it writes under ``plots/`` (fixed names,
-# listed as outputs in dvc.yaml). A disabled or unavailable figure still writes its files, as
-# small placeholders that say why, so that every declared output exists after the stage.
-FIGURE_OUTPUTS: dict[str, tuple[str, ...]] = {
-    "reward": ("reward.png",),
-    "loss": ("loss.png",),
-    "actions": ("actions.png",),
-    "entropy": ("entropy.png",),
-    "value": ("value.png",),
-    "performance": ("performance.png",),
-    "embeddings": ("embeddings_pca.png", "embeddings_tsne.png"),
-    "attention": ("attention.png",),
-    "animation": ("episode.gif",),
-}
-
+from rlpipe.plots.registry import FIGURE_OUTPUTS  # noqa: E402 - re-exported
 
 
 class FigureUnavailable(Exception):

@@ -1,9 +1,11 @@
 """Animated GIF of a captured episode (``epXXXXXX_trace.json``).
 
-Graph-environment traces draw the network at each step: node colour = utilisation, the request's
-source ringed purple, the chosen node ringed red, the oracle's best set marked with green stars,
-title ``step k — reward r``. Traces of other environments (``{"episode", "steps": [{"action",
-"reward"}]}``) become a strip animation of actions and cumulative reward.
+Graph traces (docs/ENVIRONMENTS.md: ``num_nodes``, ``edges``, optional ``positions`` (else a
+circle), ``node_kinds``/``node_kind_names``, per step ``node_values``, ``focus``, ``reference``,
+``valid``, ``caption``) draw the network at each step: node colour = the step's node values,
+marker = node kind, the focus node ringed purple, the chosen node ringed red, the reference set
+marked with green stars, title ``step k — reward r``. Other traces (``{"episode", "steps":
+[{"action", "reward"}]}``) become a strip animation of actions and cumulative reward.
 
 Frames are drawn by blitting on the Agg canvas (static parts drawn once, the changing artists
 redrawn per frame) and encoded with Pillow directly — several times faster than
@@ -19,20 +21,31 @@ import numpy as np
 from rlpipe.plots.render import FigureUnavailable, new_figure
 from rlpipe.plots.style import CMAP_UTILIZATION, COLORS
 
+KIND_MARKERS = ("o", "s", "^", "D", "v", "P", "h", "X")
+
 
 @dataclass
 class GraphTrace:
     episode: int
     positions: np.ndarray      # [N, 2]
     edges: np.ndarray          # [E, 2] int
-    is_cloud: np.ndarray       # [N] bool
-    source: np.ndarray         # [T] int (-1 = none)
+    node_kinds: np.ndarray     # [N] int
+    kind_names: tuple          # names of the kinds
+    focus: np.ndarray          # [T] int (-1 = none)
     action: np.ndarray         # [T] int
     reward: np.ndarray         # [T] float
-    feasible: list             # [T] bool or None
-    oracle: list               # [T] list of node indices
-    utilization: np.ndarray    # [T, N]
-    demand: list               # [T] (cpu, mem, budget) or None
+    valid: list                # [T] bool or None
+    reference: list            # [T] list of node indices
+    node_values: np.ndarray    # [T, N] (zeros when the trace has none)
+    value_name: str            # what the node values are ("" = none)
+    focus_name: str            # what the focus node is
+    caption: list              # [T] str
+
+
+def circle_layout(n: int) -> np.ndarray:
+    """Positions on a unit circle, for traces without positions."""
+    angle = 2 * np.pi * np.arange(n) / max(n, 1)
+    return np.stack([np.cos(angle), np.sin(angle)], axis=1)
 
 
 @dataclass
@@ -70,12 +83,14 @@ def validate_trace(doc, episode: int, source: str = ""):
     # an integer action (Discrete, flat MultiDiscrete index) or a number (Box: the action's mean)
     action = np.array([_num(s["action"], f"{where}: steps[{i}].action") for i, s in enumerate(steps)])
     reward = np.array([_num(s["reward"], f"{where}: steps[{i}].reward") for i, s in enumerate(steps)])
-    if "positions" not in doc:
+    if "num_nodes" not in doc:
         return SimpleTrace(ep, action, reward)
 
     n = _int(doc.get("num_nodes"), f"{where}: num_nodes")
+    if n < 1:
+        raise FigureUnavailable(f"{where}: num_nodes must be >= 1, got {n}")
     try:
-        pos = np.asarray(doc["positions"], dtype=np.float64)
+        pos = np.asarray(doc["positions"], dtype=np.float64) if "positions" in doc else circle_layout(n)
         edges = np.asarray(doc.get("edges", []), dtype=np.int64).reshape(-1, 2)
     except (TypeError, ValueError) as e:
         raise FigureUnavailable(f"{where}: bad 'positions'/'edges' ({e})") from None
@@ -83,36 +98,46 @@ def validate_trace(doc, episode: int, source: str = ""):
         raise FigureUnavailable(f"{where}: 'positions' has shape {pos.shape}, expected [{n}, 2]")
     if edges.size and (edges.min() < 0 or edges.max() >= n):
         raise FigureUnavailable(f"{where}: 'edges' hold node indices outside 0..{n - 1}")
-    is_cloud = np.asarray(doc.get("is_cloud", [False] * n), dtype=bool).reshape(-1)
-    if is_cloud.size != n:
-        raise FigureUnavailable(f"{where}: 'is_cloud' has {is_cloud.size} entries, num_nodes is {n}")
-    util = np.zeros((len(steps), n))
-    source, oracle, feasible, demand = [], [], [], []
+    kind_names = tuple(str(k) for k in doc.get("node_kind_names") or ()) or ("node",)
+    try:
+        kinds = np.asarray(doc.get("node_kinds", [0] * n), dtype=np.int64).reshape(-1)
+    except (TypeError, ValueError):
+        raise FigureUnavailable(f"{where}: 'node_kinds' must be integers") from None
+    if kinds.size != n:
+        raise FigureUnavailable(f"{where}: 'node_kinds' has {kinds.size} entries, num_nodes is {n}")
+    if kinds.min() < 0 or kinds.max() >= len(kind_names):
+        raise FigureUnavailable(f"{where}: 'node_kinds' holds a kind outside the "
+                                f"{len(kind_names)} kind names")
+    values = np.zeros((len(steps), n))
+    has_values = False
+    focus, reference, valid, caption = [], [], [], []
     for i, s in enumerate(steps):
-        u = s.get("utilization")
+        u = s.get("node_values")
         if u is not None:
             u = np.asarray(u, dtype=np.float64).reshape(-1)
             if u.size != n:
-                raise FigureUnavailable(f"{where}: steps[{i}].utilization has {u.size} values, "
+                raise FigureUnavailable(f"{where}: steps[{i}].node_values has {u.size} values, "
                                         f"num_nodes is {n}")
-            util[i] = u
-        src = s.get("source")
-        source.append(_int(src, f"{where}: steps[{i}].source") if src is not None else -1)
-        orc = s.get("oracle") or []
-        if not isinstance(orc, list):
-            raise FigureUnavailable(f"{where}: steps[{i}].oracle must be a list")
-        orc = [_int(o, f"{where}: steps[{i}].oracle") for o in orc]
-        if any(o < 0 or o >= n for o in orc):
-            raise FigureUnavailable(f"{where}: steps[{i}].oracle holds a node outside 0..{n - 1}")
-        oracle.append(orc)
-        feasible.append(s.get("feasible"))
-        d = tuple(s.get(k) for k in ("cpu", "mem", "budget"))
-        demand.append(d if all(isinstance(v, (int, float)) for v in d) else None)
-    source_arr = np.array(source)
-    if (source_arr >= n).any():
-        raise FigureUnavailable(f"{where}: a step's 'source' is outside 0..{n - 1}")
-    return GraphTrace(ep, pos, edges, is_cloud, source_arr, action, reward, feasible, oracle,
-                      util, demand)
+            values[i] = u
+            has_values = True
+        f = s.get("focus")
+        focus.append(_int(f, f"{where}: steps[{i}].focus") if f is not None else -1)
+        ref = s.get("reference") or []
+        if not isinstance(ref, list):
+            raise FigureUnavailable(f"{where}: steps[{i}].reference must be a list")
+        ref = [_int(o, f"{where}: steps[{i}].reference") for o in ref]
+        if any(o < 0 or o >= n for o in ref):
+            raise FigureUnavailable(f"{where}: steps[{i}].reference holds a node outside 0..{n - 1}")
+        reference.append(ref)
+        valid.append(s.get("valid"))
+        caption.append(str(s.get("caption") or ""))
+    focus_arr = np.array(focus)
+    if (focus_arr >= n).any():
+        raise FigureUnavailable(f"{where}: a step's 'focus' is outside 0..{n - 1}")
+    value_name = str(doc.get("node_value_name") or "node value") if has_values else ""
+    return GraphTrace(ep, pos, edges, kinds, kind_names, focus_arr, action, reward, valid,
+                      reference, values, value_name, str(doc.get("focus_name") or "focus node"),
+                      caption)
 
 
 def frame_indices(num_steps: int, max_frames: int) -> np.ndarray:
@@ -178,30 +203,45 @@ def graph_gif(tr: GraphTrace, fps: int, max_frames: int, dpi: int) -> bytes:
     ax.set_ylabel("y position (layout units)")
     ax.grid(False)
     cmap = matplotlib.colormaps[CMAP_UTILIZATION]
+    vmin, vmax = 0.0, max(1.0, float(tr.node_values.max()) if tr.node_values.size else 1.0)
+    if tr.node_values.size and tr.node_values.min() < 0:
+        vmin = float(tr.node_values.min())
     nodes = []
-    for mask, marker in ((~tr.is_cloud, "o"), (tr.is_cloud, "s")):
-        sc = ax.scatter(pos[mask, 0], pos[mask, 1], c=tr.utilization[0, mask], cmap=cmap,
-                        vmin=0.0, vmax=1.0, marker=marker, s=150 if marker == "o" else 220,
+    for k in range(len(tr.kind_names)):
+        mask = tr.node_kinds == k
+        marker = KIND_MARKERS[k % len(KIND_MARKERS)]
+        sc = ax.scatter(pos[mask, 0], pos[mask, 1], c=tr.node_values[0, mask], cmap=cmap,
+                        vmin=vmin, vmax=vmax, marker=marker, s=150 if k == 0 else 220,
                         edgecolors="#333333", linewidths=0.8, zorder=3)
         nodes.append((sc, mask))
-    fig.colorbar(nodes[0][0], cax=cax, label="node utilisation (share of capacity)")
-    ring_src = ax.scatter([], [], s=560, facecolors="none", edgecolors=COLORS["source"],
+    if tr.value_name:
+        fig.colorbar(nodes[0][0], cax=cax, label=tr.value_name)
+    else:
+        cax.set_visible(False)
+    ring_src = ax.scatter([], [], s=560, facecolors="none", edgecolors=COLORS["focus"],
                           linewidths=2.6, zorder=4)
     ring_act = ax.scatter([], [], s=340, facecolors="none", edgecolors=COLORS["chosen"],
                           linewidths=2.6, zorder=5)
     off = np.array([0.5 * pad, 0.5 * pad])
-    oracle_m = ax.scatter([], [], s=70, marker="*", color=COLORS["oracle"], edgecolors="black",
-                          linewidths=0.4, zorder=6)
-    fig.legend(handles=[
-        Line2D([], [], ls="", marker="o", ms=9, mfc="none", mec=COLORS["source"], mew=2,
-               label="request source"),
+    ref_m = ax.scatter([], [], s=70, marker="*", color=COLORS["reference_set"], edgecolors="black",
+                       linewidths=0.4, zorder=6)
+    handles = [
         Line2D([], [], ls="", marker="o", ms=9, mfc="none", mec=COLORS["chosen"], mew=2,
                label="chosen node (action)"),
-        Line2D([], [], ls="", marker="*", ms=9, color=COLORS["oracle"], label="oracle best set"),
-        Line2D([], [], ls="", marker="o", mfc="#DDDDDD", mec="#333333", label="edge node"),
-        Line2D([], [], ls="", marker="s", mfc="#DDDDDD", mec="#333333", label="cloud node"),
-    ], loc="center", bbox_to_anchor=(0.47, 0.185), ncol=5, fontsize=7, frameon=False,
-        handletextpad=0.3, columnspacing=1.0)
+    ]
+    if (tr.focus >= 0).any():
+        handles.insert(0, Line2D([], [], ls="", marker="o", ms=9, mfc="none", mec=COLORS["focus"],
+                                 mew=2, label=tr.focus_name))
+    if any(tr.reference):
+        handles.append(Line2D([], [], ls="", marker="*", ms=9, color=COLORS["reference_set"],
+                              label="reference set"))
+    if len(tr.kind_names) > 1:
+        handles += [Line2D([], [], ls="", marker=KIND_MARKERS[k % len(KIND_MARKERS)],
+                           mfc="#DDDDDD", mec="#333333", label=f"{name} node")
+                    for k, name in enumerate(tr.kind_names)]
+    fig.legend(handles=handles, loc="center", bbox_to_anchor=(0.47, 0.185),
+               ncol=min(len(handles), 5), fontsize=7, frameon=False, handletextpad=0.3,
+               columnspacing=1.0)
     title = ax.set_title("step 1 — reward 0", fontsize=12, fontweight="bold", pad=14)
     info = ax.text(0.5, 1.005, "", transform=ax.transAxes, ha="center", va="bottom", fontsize=8)
     fig.suptitle(f"Captured episode {tr.episode}", x=0.45, fontsize=11)
@@ -214,26 +254,25 @@ def graph_gif(tr: GraphTrace, fps: int, max_frames: int, dpi: int) -> bytes:
     sax.tick_params(labelsize=7)
     cursor = sax.axvline(1, color=COLORS["chosen"], lw=1.5)
     n = pos.shape[0]
-    animated = [sc for sc, _ in nodes] + [ring_src, ring_act, oracle_m, title, info, cursor]
+    animated = [sc for sc, _ in nodes] + [ring_src, ring_act, ref_m, title, info, cursor]
     blit = _Blitter(fig, animated)
     frames = []
     for k in frame_indices(T, max_frames):
         for sc, mask in nodes:
-            sc.set_array(tr.utilization[k, mask])
-        s = int(tr.source[k])
+            sc.set_array(tr.node_values[k, mask])
+        s = int(tr.focus[k])
         ring_src.set_offsets(pos[[s]] if 0 <= s < n else np.empty((0, 2)))
         a = int(tr.action[k])
         ring_act.set_offsets(pos[[a]] if 0 <= a < n else np.empty((0, 2)))
-        orc = tr.oracle[k]
-        oracle_m.set_offsets(pos[orc] + off if orc else np.empty((0, 2)))
+        ref = tr.reference[k]
+        ref_m.set_offsets(pos[ref] + off if ref else np.empty((0, 2)))
         title.set_text(f"step {k + 1} — reward {tr.reward[k]:.3g}")
         parts = [f"action {a}" + ("" if 0 <= a < n else " (no node)"),
                  f"cumulative reward {cum[k]:.3g}"]
-        if tr.demand[k] is not None:
-            cpu, mem, budget = tr.demand[k]
-            parts.append(f"demand cpu {cpu:.2g}, mem {mem:.2g}, latency budget {budget:.3g}")
-        if tr.feasible[k] is not None:
-            parts.append("feasible" if tr.feasible[k] else "infeasible")
+        if tr.caption[k]:
+            parts.append(tr.caption[k])
+        if tr.valid[k] is not None:
+            parts.append("valid" if tr.valid[k] else "invalid")
         info.set_text(" · ".join(parts))
         cursor.set_xdata([k + 1, k + 1])
         frames.append(blit.grab())

@@ -13,12 +13,11 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from rlpipe.plots.render import FigureUnavailable, new_figure
-from rlpipe.plots.style import CMAP_ATTENTION, COLORS
+from rlpipe.plots.style import CMAP_ATTENTION, kind_colors
 
 MAX_HEADS_SHOWN = 8     # heads per layer drawn as heatmaps (all heads enter the summary)
 MAX_LABELLED_NODES = 40  # tick labels per node up to this many nodes
-
-TYPE_PAIRS = ("edge→edge", "edge→cloud", "cloud→edge", "cloud→cloud", "self-loop")
+SELF_LOOP = "self-loop"
 
 
 @dataclass
@@ -28,8 +27,13 @@ class Attention:
     episode: int
     num_nodes: int
     labels: list[str]
-    is_cloud: np.ndarray                        # bool [N]
+    node_kinds: np.ndarray                      # int [N], index into kind_names
+    kind_names: tuple[str, ...]                 # the environment's node kinds ("node" if none)
     layers: list[tuple[np.ndarray, np.ndarray]]  # per layer: (edge_index int [2, M], alpha float [M, H])
+
+    def kind_pairs(self) -> tuple[str, ...]:
+        """The summary's categories: every ``source kind→target kind`` pair, then self-loops."""
+        return tuple(f"{a}→{b}" for a in self.kind_names for b in self.kind_names) + (SELF_LOOP,)
 
 
 def _scalar_int(z: dict, key: str, where: str) -> int:
@@ -47,7 +51,8 @@ def validate_attention(z: dict[str, np.ndarray], episode: int, source: str = "")
     n = _scalar_int(z, "num_nodes", where)
     num_layers = _scalar_int(z, "layers", where)
     if n < 1 or num_layers < 1:
-        raise FigureUnavailable(f"{where}: num_nodes ({n}) and layers ({num_layers}) must be >= 1")
+        raise FigureUnavailable(f"{where}: num_nodes ({n}) and layers ({num_layers}) must be >= 1 "
+                                "(an agent without message-passing layers has no attention)")
     if "node_labels" in z:
         labels = [str(s) for s in np.asarray(z["node_labels"]).reshape(-1)]
         if len(labels) != n:
@@ -55,13 +60,18 @@ def validate_attention(z: dict[str, np.ndarray], episode: int, source: str = "")
                                     f"num_nodes is {n}")
     else:
         labels = [str(i) for i in range(n)]
-    if "is_cloud" in z:
-        is_cloud = np.asarray(z["is_cloud"]).reshape(-1).astype(bool)
-        if is_cloud.size != n:
-            raise FigureUnavailable(f"{where}: 'is_cloud' has {is_cloud.size} entries, "
-                                    f"num_nodes is {n}")
+    names = np.asarray(z["node_kind_names"]).reshape(-1) if "node_kind_names" in z else ()
+    kind_names = tuple(str(k) for k in names) or ("node",)
+    if "node_kinds" in z:
+        kinds = np.asarray(z["node_kinds"]).reshape(-1)
+        if kinds.size != n or not np.issubdtype(kinds.dtype, np.integer):
+            raise FigureUnavailable(f"{where}: 'node_kinds' has {kinds.size} entries "
+                                    f"({kinds.dtype}), expected {n} integers")
+        if kinds.size and (kinds.min() < 0 or kinds.max() >= len(kind_names)):
+            raise FigureUnavailable(f"{where}: 'node_kinds' holds a kind outside the "
+                                    f"{len(kind_names)} kind names")
     else:
-        is_cloud = np.array([lab.upper().startswith("C") for lab in labels])
+        kinds = np.zeros(n, dtype=np.int64)
     layers = []
     for layer in range(num_layers):
         ek, ak = f"edge_index_{layer}", f"alpha_{layer}"
@@ -79,7 +89,7 @@ def validate_attention(z: dict[str, np.ndarray], episode: int, source: str = "")
         if ei.size and (ei.min() < 0 or ei.max() >= n):
             raise FigureUnavailable(f"{where}: '{ek}' holds node indices outside 0..{n - 1}")
         layers.append((ei.astype(np.int64), alpha.astype(np.float64)))
-    return Attention(episode, n, labels, is_cloud, layers)
+    return Attention(episode, n, labels, kinds.astype(np.int64), kind_names, layers)
 
 
 def attention_matrices(edge_index: np.ndarray, alpha: np.ndarray, num_nodes: int) -> np.ndarray:
@@ -101,23 +111,20 @@ def attention_matrices(edge_index: np.ndarray, alpha: np.ndarray, num_nodes: int
     return M
 
 
-def type_pair_means(edge_index: np.ndarray, alpha: np.ndarray, is_cloud: np.ndarray) -> dict[str, np.ndarray]:
-    """Mean attention per head [H] over the edges of each kind ``source type → target type``
-    (self-loops counted apart, as ``self-loop``); NaN for a kind with no edge."""
+def type_pair_means(edge_index: np.ndarray, alpha: np.ndarray, node_kinds: np.ndarray,
+                    kind_names: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """Mean attention per head [H] over the edges of each pair ``source kind→target kind``
+    (self-loops counted apart, as ``self-loop``); NaN for a pair with no edge."""
     alpha = np.asarray(alpha, dtype=np.float64)
     if alpha.ndim == 1:
         alpha = alpha[:, None]
     src, dst = np.asarray(edge_index[0]), np.asarray(edge_index[1])
-    is_cloud = np.asarray(is_cloud, dtype=bool)
+    kinds = np.asarray(node_kinds, dtype=np.int64)
     self_loop = src == dst
-    sc, dc = is_cloud[src], is_cloud[dst]
-    masks = {
-        "edge→edge": ~sc & ~dc & ~self_loop,
-        "edge→cloud": ~sc & dc & ~self_loop,
-        "cloud→edge": sc & ~dc & ~self_loop,
-        "cloud→cloud": sc & dc & ~self_loop,
-        "self-loop": self_loop,
-    }
+    sk, dk = kinds[src], kinds[dst]
+    masks = {f"{a}→{b}": (sk == i) & (dk == j) & ~self_loop
+             for i, a in enumerate(kind_names) for j, b in enumerate(kind_names)}
+    masks[SELF_LOOP] = self_loop
     return {k: (alpha[m].mean(axis=0) if m.any() else np.full(alpha.shape[1], np.nan))
             for k, m in masks.items()}
 
@@ -133,9 +140,10 @@ def _label_ticks(ax, att: Attention) -> None:
     fs = 7 if n <= 20 else 5
     ax.set_xticklabels(att.labels, rotation=90, fontsize=fs)
     ax.set_yticklabels(att.labels, fontsize=fs)
+    colors = kind_colors(len(att.kind_names))
     for ticks in (ax.get_xticklabels(), ax.get_yticklabels()):
-        for t, cloud in zip(ticks, att.is_cloud):
-            t.set_color(COLORS["cloud_node"] if cloud else COLORS["edge_node"])
+        for t, k in zip(ticks, att.node_kinds):
+            t.set_color(colors[int(k)])
     ax.set_xlabel("source node (sends)", fontsize=8)
     ax.set_ylabel("target node (attends)", fontsize=8)
 
@@ -171,12 +179,13 @@ def attention_figure(att: Attention) -> Figure:
                      label="attention weight α of target on source (grey = no edge)")
     ax = fig.add_subplot(grid[nrows - 1, :])
     width = 0.8 / len(att.layers)
-    x = np.arange(len(TYPE_PAIRS))
+    pairs = att.kind_pairs()
+    x = np.arange(len(pairs))
     layer_colors = matplotlib.colormaps["Blues"](np.linspace(0.45, 0.9, len(att.layers)))
     for layer, (ei, alpha) in enumerate(att.layers):
-        means = type_pair_means(ei, alpha, att.is_cloud)
+        means = type_pair_means(ei, alpha, att.node_kinds, att.kind_names)
         vals = np.array([np.nanmean(means[k]) if np.isfinite(means[k]).any() else np.nan
-                         for k in TYPE_PAIRS])
+                         for k in pairs])
         pos = x - 0.4 + width * (layer + 0.5)
         ax.bar(pos, np.nan_to_num(vals), width=width, color=layer_colors[layer],
                label=f"layer {layer} (mean of {alpha.shape[1]} head{'s' if alpha.shape[1] > 1 else ''})")
@@ -184,14 +193,15 @@ def attention_figure(att: Attention) -> Figure:
             if not np.isfinite(v):
                 ax.text(p, 0.0, "n/a", ha="center", va="bottom", fontsize=7, color="#666666")
     ax.set_xticks(x)
-    ax.set_xticklabels([f"{k}" for k in TYPE_PAIRS])
-    ax.set_xlabel("edge kind: source node type → target node type")
+    ax.set_xticklabels(list(pairs), rotation=30 if len(pairs) > 6 else 0,
+                       ha="right" if len(pairs) > 6 else "center")
+    ax.set_xlabel("edge kind: source node kind → target node kind")
     ax.set_ylabel("mean attention weight α (0–1)")
-    ax.set_title("Mean attention by node type (edge = edge-server node, cloud = cloud node)",
-                 fontsize=10)
+    ax.set_title("Mean attention by node kind", fontsize=10)
     ax.legend(loc="best")
-    n_cloud = int(att.is_cloud.sum())
-    fig.suptitle(f"GAT attention, probe graph 0, episode {att.episode} "
-                 f"({att.num_nodes} nodes: {att.num_nodes - n_cloud} edge, {n_cloud} cloud; "
-                 f"tick colours: edge / cloud)")
+    counts = ", ".join(f"{int((att.node_kinds == i).sum())} {name}"
+                       for i, name in enumerate(att.kind_names))
+    kinds_note = f"; tick colours: {' / '.join(att.kind_names)}" if len(att.kind_names) > 1 else ""
+    fig.suptitle(f"GAT attention, probe state 0, episode {att.episode} "
+                 f"({att.num_nodes} nodes: {counts}{kinds_note})")
     return fig

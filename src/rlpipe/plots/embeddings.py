@@ -1,8 +1,9 @@
 """Node / observation embeddings from the captures, in 2-D by PCA and by t-SNE.
 
-Graph agents (``epXXXXXX_embeddings.npz`` with ``embeddings``, ``is_cloud``, ``chosen`` ...): points
-coloured by node type (edge / cloud), the chosen node (highest policy probability in its probe
-graph) drawn as a star; a second panel colours by policy probability. MLP agents (``embeddings``,
+Graph agents (``epXXXXXX_embeddings.npz`` with ``embeddings``, ``node_kind``, ``chosen`` ...):
+points coloured by node kind (the environment's kind names), the chosen node (highest policy
+probability in its probe graph) drawn as a star, nodes of the reference set ringed; a second panel
+colours by policy probability. MLP agents (``embeddings``,
 ``action``, ``value``): coloured by greedy action, second panel by value estimate.
 """
 from __future__ import annotations
@@ -15,13 +16,13 @@ from matplotlib.figure import Figure
 from rlpipe.plots import FigureUnavailable
 from rlpipe.plots.projection import SEED, pca_2d, subsample_indices
 from rlpipe.plots.render import new_figure
-from rlpipe.plots.style import CMAP_SHARE, COLORS
+from rlpipe.plots.style import CMAP_SHARE, COLORS, kind_colors
 
 EVOLUTION_PANELS = 6  # at most this many captures in the PCA evolution row
 MAX_DRAWN = 20_000   # points drawn per PCA panel (PCA itself uses every point)
 MAX_DRAWN_EVOLUTION = 3_000
 
-GRAPH_ARRAYS = ("graph", "node", "is_cloud", "is_source", "utilization", "chosen", "oracle", "probs")
+GRAPH_ARRAYS = ("graph", "node", "node_kind", "chosen", "reference", "probs")
 
 
 @dataclass
@@ -33,6 +34,7 @@ class Embeddings:
     X: np.ndarray                  # [n, D] float64, finite
     arrays: dict[str, np.ndarray]  # per-point arrays, same row order as X
     note: str = ""                 # e.g. rows dropped because they were not finite
+    kind_names: tuple[str, ...] = ("node",)  # names of the node kinds (graph)
 
 
 def validate_embeddings(z: dict[str, np.ndarray], episode: int, source: str = "") -> Embeddings:
@@ -48,13 +50,17 @@ def validate_embeddings(z: dict[str, np.ndarray], episode: int, source: str = ""
         raise FigureUnavailable(f"{where}: 'embeddings' must be a non-empty numeric [N, D] array, "
                                 f"got shape {X.shape} {X.dtype}")
     n = X.shape[0]
-    if "is_cloud" in z or "chosen" in z:
-        kind, required, optional = "graph", ("is_cloud", "chosen"), GRAPH_ARRAYS
+    if "node_kind" in z or "chosen" in z:
+        kind, required, optional = "graph", ("node_kind", "chosen"), GRAPH_ARRAYS
     elif "action" in z:
         kind, required, optional = "mlp", ("action",), ("action", "value")
     else:
-        raise FigureUnavailable(f"{where}: neither graph arrays ('is_cloud', 'chosen') nor MLP "
+        raise FigureUnavailable(f"{where}: neither graph arrays ('node_kind', 'chosen') nor MLP "
                                 f"arrays ('action') found")
+    kind_names: tuple[str, ...] = ("node",)
+    if kind == "graph":
+        names = np.asarray(z["node_kind_names"]).reshape(-1) if "node_kind_names" in z else ()
+        kind_names = tuple(str(k) for k in names) or ("node",)
     arrays: dict[str, np.ndarray] = {}
     for key in optional:
         if key not in z:
@@ -75,7 +81,13 @@ def validate_embeddings(z: dict[str, np.ndarray], episode: int, source: str = ""
         note = f"{int((~ok).sum())} of {n} rows with NaN/inf left out"
         X = X[ok]
         arrays = {k: v[ok] for k, v in arrays.items()}
-    return Embeddings(episode=episode, kind=kind, X=X, arrays=arrays, note=note)
+    if kind == "graph":
+        kinds = arrays["node_kind"].astype(np.int64)
+        if kinds.size and (kinds.min() < 0 or kinds.max() >= len(kind_names)):
+            raise FigureUnavailable(f"{where}: 'node_kind' holds {int(kinds.max())}, but only "
+                                    f"{len(kind_names)} kind names are given")
+    return Embeddings(episode=episode, kind=kind, X=X, arrays=arrays, note=note,
+                      kind_names=kind_names)
 
 
 # --------------------------------------------------------------------------- drawing
@@ -84,11 +96,14 @@ def point_size(n: int, scale: float = 1.0) -> float:
     return float(np.clip(2500.0 / max(n, 1), 3.0, 40.0)) * scale
 
 
-def _scatter_graph(ax, Y: np.ndarray, arrays: dict[str, np.ndarray], by: str, size: float = 14):
-    """Graph points: colour by node type (``by="type"``) or policy probability (``by="probs"``);
-    the chosen nodes as stars on top. Returns the mappable for a colour bar (or None)."""
+def _scatter_graph(ax, Y: np.ndarray, arrays: dict[str, np.ndarray], by: str, size: float = 14,
+                   kind_names: tuple[str, ...] = ("node",)):
+    """Graph points: colour by node kind (``by="type"``) or policy probability (``by="probs"``);
+    the chosen nodes as stars on top, nodes of the reference set ringed. Returns the mappable for
+    a colour bar (or None)."""
     chosen = arrays["chosen"].astype(bool)
-    cloud = arrays["is_cloud"].astype(bool)
+    palette = np.asarray(kind_colors(len(kind_names)), dtype=object)
+    kind = np.clip(arrays["node_kind"].astype(np.int64), 0, len(kind_names) - 1)
     mappable = None
     if by == "probs":
         top = float(np.nanmax(arrays["probs"])) if arrays["probs"].size else 1.0
@@ -101,24 +116,28 @@ def _scatter_graph(ax, Y: np.ndarray, arrays: dict[str, np.ndarray], by: str, si
                                   vmin=0.0, vmax=vmax, marker=marker, s=s, zorder=z,
                                   edgecolors="black" if marker == "*" else "none", linewidths=0.6)
         else:
-            colors = np.where(cloud[mask], COLORS["cloud_node"], COLORS["edge_node"])
-            ax.scatter(Y[mask, 0], Y[mask, 1], c=colors, marker=marker, s=s, zorder=z,
-                       edgecolors="black" if marker == "*" else "none", linewidths=0.6,
+            ax.scatter(Y[mask, 0], Y[mask, 1], c=list(palette[kind[mask]]), marker=marker, s=s,
+                       zorder=z, edgecolors="black" if marker == "*" else "none", linewidths=0.6,
                        alpha=0.85 if marker == "o" else 1.0)
+    if "reference" in arrays and arrays["reference"].astype(bool).any():
+        ref = arrays["reference"].astype(bool)
+        ax.scatter(Y[ref, 0], Y[ref, 1], s=size * 3.5, facecolors="none",
+                   edgecolors=COLORS["reference_set"], linewidths=1.0, zorder=4)
     return mappable
 
 
-def _graph_legend(ax) -> None:
+def _graph_legend(ax, kind_names: tuple[str, ...], has_reference: bool) -> None:
     from matplotlib.lines import Line2D
 
-    handles = [
-        Line2D([], [], ls="", marker="o", color=COLORS["edge_node"], label="edge node"),
-        Line2D([], [], ls="", marker="o", color=COLORS["cloud_node"], label="cloud node"),
-        Line2D([], [], ls="", marker="*", ms=11, markerfacecolor="#BBBBBB",
-               markeredgecolor="black", label="chosen (highest probability in its graph)"),
-    ]
-    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=3,
-              frameon=False)
+    handles = [Line2D([], [], ls="", marker="o", color=c, label=f"{name} node")
+               for name, c in zip(kind_names, kind_colors(len(kind_names)))]
+    handles.append(Line2D([], [], ls="", marker="*", ms=11, markerfacecolor="#BBBBBB",
+                          markeredgecolor="black", label="chosen (highest probability in its graph)"))
+    if has_reference:
+        handles.append(Line2D([], [], ls="", marker="o", ms=9, markerfacecolor="none",
+                              markeredgecolor=COLORS["reference_set"], label="in the reference set"))
+    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.13),
+              ncol=min(len(handles), 3), frameon=False)
 
 
 def _scatter_mlp(ax, Y: np.ndarray, arrays: dict[str, np.ndarray], by: str, size: float = 14):
@@ -148,11 +167,11 @@ def _draw_pair(fig, axes, Y: np.ndarray, emb: Embeddings, xlabel: str, ylabel: s
     ax1, ax2 = axes
     if emb.kind == "graph":
         size = point_size(Y.shape[0])
-        _scatter_graph(ax1, Y, emb.arrays, "type", size)
-        _graph_legend(ax1)
-        ax1.set_title("by node type (edge / cloud); ★ = chosen node", fontsize=10)
+        _scatter_graph(ax1, Y, emb.arrays, "type", size, emb.kind_names)
+        _graph_legend(ax1, emb.kind_names, "reference" in emb.arrays)
+        ax1.set_title(f"by node kind ({' / '.join(emb.kind_names)}); ★ = chosen node", fontsize=10)
         if "probs" in emb.arrays:
-            m = _scatter_graph(ax2, Y, emb.arrays, "probs", size)
+            m = _scatter_graph(ax2, Y, emb.arrays, "probs", size, emb.kind_names)
             if m is not None:
                 fig.colorbar(m, ax=ax2, label="policy probability of the node")
             ax2.set_title("by policy probability (within its probe graph); ★ = chosen node",
@@ -210,7 +229,7 @@ def pca_figure(latest: Embeddings, history: list[Embeddings] = ()) -> Figure:
             d = _drawn(h, MAX_DRAWN_EVOLUTION)
             hd = _rows(h, d)
             if h.kind == "graph":
-                _scatter_graph(ax, Yh[d], hd.arrays, "type", point_size(d.size, 0.6))
+                _scatter_graph(ax, Yh[d], hd.arrays, "type", point_size(d.size, 0.6), h.kind_names)
             else:
                 _scatter_mlp(ax, Yh[d], hd.arrays, "action", point_size(d.size, 0.6))
             ax.set_title(f"episode {h.episode}", fontsize=9)
@@ -232,7 +251,8 @@ def _drawn(emb: Embeddings, limit: int) -> np.ndarray:
 def _rows(emb: Embeddings, idx: np.ndarray) -> Embeddings:
     if idx.size == emb.X.shape[0]:
         return emb
-    return Embeddings(emb.episode, emb.kind, emb.X[idx], {k: v[idx] for k, v in emb.arrays.items()})
+    return Embeddings(emb.episode, emb.kind, emb.X[idx], {k: v[idx] for k, v in emb.arrays.items()},
+                      kind_names=emb.kind_names)
 
 
 def _evenly(items: list, k: int) -> list:

@@ -16,18 +16,19 @@ from typing import Any
 
 import numpy as np
 
+from rlpipe import paths
 from rlpipe.action_log import ACTIONS_COLUMNS
 from rlpipe.contracts import EPISODE_COLUMNS, STEP_COLUMNS, UPDATE_COLUMNS
 from rlpipe.errors import InputFileError
 
-SUMMARY_DIR = Path("data/summary")
+SUMMARY_DIR = paths.SUMMARY_DIR
 
 SUMMARY_FILES = {
     "episodes": ("episodes.parquet", EPISODE_COLUMNS),
     "updates": ("updates.parquet", UPDATE_COLUMNS),
     "steps": ("steps.parquet", STEP_COLUMNS),
     # Box / MultiDiscrete action histograms; optional (summaries made before it existed lack it)
-    "actions": ("actions.parquet", ACTIONS_COLUMNS),
+    "actions": (paths.ACTIONS_PARQUET, ACTIONS_COLUMNS),
 }
 OPTIONAL_SUMMARIES = ("actions",)
 PRODUCER_HINT = "it is written by the summarize stage (run `dvc repro summarize`)"
@@ -86,6 +87,9 @@ def read_summary(kind: str, summary_dir: Path = SUMMARY_DIR,
 
     path = summary_path(kind, summary_dir)
     required = SUMMARY_FILES[kind][1]
+    if not path.is_file() and kind in OPTIONAL_SUMMARIES:  # an older summary: no rows
+        return Table(path=path, columns=list(required),
+                     data={c: np.zeros(0) for c in required}, num_rows=0)
     if not path.is_file():
         raise InputFileError(f"{path}: file not found; {PRODUCER_HINT}")
     try:
@@ -134,7 +138,7 @@ class Capture:
 def load_capture_index(captures_dir: Path) -> tuple[list[Capture], list[str]]:
     """Read ``<captures_dir>/index.json``: captures sorted by episode, and notes on problems."""
     captures_dir = Path(captures_dir)
-    index = captures_dir / "index.json"
+    index = captures_dir / paths.CAPTURE_INDEX
     if not index.is_file():
         return [], [f"no captures: {index} not found (set capture.every, capture.episodes or "
                     f"capture.last and run `dvc repro train`)"]

@@ -1,7 +1,7 @@
 """One palette and one look for every figure, and the smoothing helper.
 
 Colours are the Okabe–Ito colour-blind-safe set. A quantity keeps its colour in every figure
-(critic loss is always vermillion, a cloud node always orange, the chosen node always red ...).
+(critic loss is always vermillion, the second node kind always orange, the chosen node always red ...).
 """
 from __future__ import annotations
 
@@ -33,15 +33,22 @@ COLORS: dict[str, str] = {
     "accuracy": _GREEN,         # Deployment Accuracy
     "skipped": _VERMILLION,     # skipped (NaN) updates
     "reference": _GREY,         # y = x, y = 0 ... reference lines
-    # graph nodes
-    "edge_node": _BLUE,
-    "cloud_node": _ORANGE,
+    # graph nodes (node kinds: KIND_CYCLE)
     "chosen": _VERMILLION,      # the node the policy chose / ranks highest
-    "oracle": _GREEN,           # in the oracle's best set
-    "source": _PURPLE,          # the request's source node
+    "reference_set": _GREEN,    # in the environment's reference decision set
+    "focus": _PURPLE,           # the step's focus node (e.g. a request's source)
     "graph_edge": "#B0B0B0",
     "text": _BLACK,
 }
+
+# Node kinds (the environment's kind names, in order) take these colours.
+KIND_CYCLE = (_BLUE, _ORANGE, _GREEN, _PURPLE, _SKY, _VERMILLION, _YELLOW, _GREY)
+
+
+def kind_colors(n: int) -> list[str]:
+    """One colour per node kind, in the environment's kind order."""
+    return [KIND_CYCLE[i % len(KIND_CYCLE)] for i in range(max(n, 1))]
+
 
 # Further metrics (performance panels) cycle through these, in column order.
 METRIC_CYCLE = (_GREEN, _BLUE, _ORANGE, _PURPLE, _SKY, _VERMILLION, _YELLOW, _GREY)

@@ -110,9 +110,9 @@ def graph_embeddings(num_graphs: int, num_nodes: int, dim: int = 16, num_cloud: 
     rng = np.random.default_rng(seed)
     n = num_graphs * num_nodes
     node = np.tile(np.arange(num_nodes), num_graphs)
-    is_cloud = node < num_cloud
+    second_kind = node < num_cloud
     emb = rng.normal(size=(n, dim)).astype(np.float32)
-    emb[is_cloud] += 3.0
+    emb[second_kind] += 3.0
     probs = rng.random(n).astype(np.float32)
     graph = np.repeat(np.arange(num_graphs), num_nodes)
     for g in range(num_graphs):
@@ -122,13 +122,13 @@ def graph_embeddings(num_graphs: int, num_nodes: int, dim: int = 16, num_cloud: 
     for g in range(num_graphs):
         idx = np.flatnonzero(graph == g)
         chosen[idx[np.argmax(probs[idx])]] = True
-    oracle = np.zeros(n, dtype=bool)
-    oracle[::7] = True
+    reference = np.zeros(n, dtype=bool)
+    reference[::7] = True
     return {
         "embeddings": emb, "graph": graph.astype(np.int64), "node": node.astype(np.int64),
-        "is_cloud": is_cloud, "is_source": node == num_cloud,
-        "utilization": rng.random(n).astype(np.float32), "chosen": chosen, "oracle": oracle,
-        "probs": probs,
+        "node_kind": second_kind.astype(np.int64), "node_kind_names": np.array(["edge", "cloud"]),
+        "value_utilization": rng.random(n).astype(np.float32), "chosen": chosen,
+        "reference": reference, "probs": probs,
     }
 
 
@@ -166,7 +166,8 @@ def attention_arrays(num_nodes: int, heads: tuple[int, ...] = (4, 1), num_cloud:
         "layers": np.array(len(heads), dtype=np.int64),
         "node_labels": np.array([f"C{i}" if i < num_cloud else f"E{i - num_cloud}"
                                  for i in range(num_nodes)]),
-        "is_cloud": np.arange(num_nodes) < num_cloud,
+        "node_kinds": (np.arange(num_nodes) < num_cloud).astype(np.int64),
+        "node_kind_names": np.array(["edge", "cloud"]),
     }
     for layer, h in enumerate(heads):
         raw = rng.random((ei.shape[1], h)) + 0.05
@@ -185,16 +186,19 @@ def graph_trace(episode: int, num_nodes: int, steps: int, num_cloud: int = 2, se
     for k in range(steps):
         util = np.clip(util + rng.normal(0.02, 0.05, num_nodes), 0, 1)
         action = int(rng.integers(0, num_nodes))
-        oracle = sorted({int(x) for x in rng.integers(0, num_nodes, 2)})
+        reference = sorted({int(x) for x in rng.integers(0, num_nodes, 2)})
         out_steps.append({
-            "source": int(rng.integers(num_cloud, num_nodes)), "cpu": float(rng.random() * .4),
-            "mem": float(rng.random() * .4), "budget": float(20 + 100 * rng.random()),
-            "action": action, "oracle": oracle, "reward": float(1.0 if action in oracle else -0.5),
-            "feasible": bool(rng.random() < 0.9), "utilization": [float(u) for u in util],
+            "focus": int(rng.integers(num_cloud, num_nodes)),
+            "caption": f"demand {float(rng.random() * .4):.2f}",
+            "action": action, "reference": reference,
+            "reward": float(1.0 if action in reference else -0.5),
+            "valid": bool(rng.random() < 0.9), "node_values": [float(u) for u in util],
         })
     return {"episode": episode, "num_nodes": num_nodes, "positions": pos.tolist(),
             "edges": graph_edges(num_nodes, seed).tolist(),
-            "is_cloud": [i < num_cloud for i in range(num_nodes)], "steps": out_steps}
+            "node_kinds": [int(i < num_cloud) for i in range(num_nodes)],
+            "node_kind_names": ["edge", "cloud"], "node_value_name": "utilisation",
+            "focus_name": "request source", "steps": out_steps}
 
 
 def simple_trace(episode: int, steps: int, num_actions: int = 2, seed: int = 0) -> dict:

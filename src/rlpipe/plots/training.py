@@ -18,13 +18,9 @@ from rlpipe.plots.style import (
     moving_average,
 )
 
-# Units for the performance metrics the graph environment declares; others say "as logged".
+# Units of the contract's columns; an environment's own metrics are labelled "as logged".
 METRIC_UNITS = {
-    "Deployment Accuracy": "share of decisions in the oracle's best set",
-    "Acceptance Rate": "share of requests accepted",
-    "Mean Utilization": "share of node capacity",
-    "Mean Latency": "latency (environment units)",
-    "Load Imbalance": "std. of node utilisation (share)",
+    "Deployment Accuracy": "share of decisions in the reference set",
 }
 
 
@@ -349,16 +345,16 @@ def actions_figure(steps: Table, smoothing: int) -> Figure:
     if not valid.any():
         raise FigureUnavailable(f"no valid 'Action' values in {steps.path}")
     num_actions = int(action[valid].max()) + 1
-    oracle = steps["Oracle Action"]
-    has_oracle = bool(np.isfinite(oracle).any())
+    reference = steps["Oracle Action"]  # the contract's column: one action of the reference set
+    has_reference = bool(np.isfinite(reference).any())
     ep_lo, ep_hi = int(episode[valid].min()), int(episode[valid].max())
     n_ep = ep_hi - ep_lo + 1
     window = max(int(smoothing), math.ceil(n_ep / 150))  # at most ~150 columns
     counts, starts = action_window_counts(episode, action, window, num_actions)
     share = counts / np.maximum(counts.sum(axis=0, keepdims=True), 1)
 
-    fig = new_figure(12.0 if has_oracle else 9.0, max(4.2, min(9.0, 2.5 + 0.12 * num_actions)))
-    if has_oracle:
+    fig = new_figure(12.0 if has_reference else 9.0, max(4.2, min(9.0, 2.5 + 0.12 * num_actions)))
+    if has_reference:
         ax_h, ax_b = fig.subplots(1, 2, width_ratios=[1.6, 1])
     else:
         ax_h, ax_b = fig.subplots(), None
@@ -367,19 +363,19 @@ def actions_figure(steps: Table, smoothing: int) -> Figure:
                      cmap=CMAP_SHARE, extent=extent, vmin=0.0)
     fig.colorbar(im, ax=ax_h, label="share of the window's actions")
     ax_h.set_xlabel(f"episode (windows of {window} episodes)")
-    ax_h.set_ylabel("action index" + (" (node)" if has_oracle else ""))
+    ax_h.set_ylabel("action index")
     ax_h.set_title(f"Action frequency per window of {window} episodes "
                    f"({int(valid.sum())} logged steps)", fontsize=10)
     ax_h.grid(False)
     if num_actions <= 30:
         ax_h.set_yticks(range(num_actions))
 
-    if has_oracle:
+    if has_reference:
         last = max(int(smoothing), math.ceil(0.1 * n_ep))
         first_ep = ep_hi - last + 1
-        sel = (episode >= first_ep) & np.isfinite(oracle) & valid
+        sel = (episode >= first_ep) & np.isfinite(reference) & valid
         chosen = np.bincount(action[sel].astype(np.int64), minlength=num_actions)
-        orc_v = oracle[sel]
+        orc_v = reference[sel]
         orc_v = orc_v[orc_v >= 0].astype(np.int64)
         n_or = max(num_actions, int(orc_v.max()) + 1 if orc_v.size else 0)
         chosen = np.pad(chosen, (0, n_or - chosen.size))
@@ -388,12 +384,13 @@ def actions_figure(steps: Table, smoothing: int) -> Figure:
         idx = np.arange(n_or)
         w = 0.4
         ax_b.bar(idx - w / 2, chosen / tot, width=w, color=COLORS["chosen"], label="chosen action")
-        ax_b.bar(idx + w / 2, orc / tot, width=w, color=COLORS["oracle"],
-                 label="oracle action (lowest index of best set)")
-        match = float(np.mean(action[sel] == oracle[sel])) if sel.any() else math.nan
-        ax_b.set_title(f"Chosen vs oracle, episodes {first_ep}–{ep_hi}\n"
-                       f"(same node as the oracle's lowest-index choice: {_fmt(match)})", fontsize=10)
-        ax_b.set_xlabel("action index (node)")
+        ax_b.bar(idx + w / 2, orc / tot, width=w, color=COLORS["reference_set"],
+                 label="reference action (lowest index of the reference set)")
+        match = float(np.mean(action[sel] == reference[sel])) if sel.any() else math.nan
+        ax_b.set_title(f"Chosen vs reference, episodes {first_ep}–{ep_hi}\n"
+                       f"(same action as the reference's lowest-index choice: {_fmt(match)})",
+                       fontsize=10)
+        ax_b.set_xlabel("action index")
         ax_b.set_ylabel("share of steps")
         ax_b.legend(loc="best")
     fig.suptitle("Action distribution")

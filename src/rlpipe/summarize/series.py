@@ -13,7 +13,7 @@ Every file in :data:`SERIES_FILES` is always written (DVC needs declared outputs
 
 Moving averages are trailing means over ``summarize.window`` rows of the **full** series
 (finite values only; partial windows at the start). Rows whose x is missing, or whose y values
-are all missing, are left out (an environment without an oracle gives a header-only
+are all missing, are left out (an environment without reference decisions gives a header-only
 ``accuracy.csv``); the remaining rows are then downsampled to at most ``summarize.max_points``,
 evenly strided, always keeping the first and the last. Missing/NaN cells are written empty.
 """

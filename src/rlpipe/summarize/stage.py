@@ -18,7 +18,7 @@ from typing import Any, Callable
 import numpy as np
 import pyarrow as pa
 
-from rlpipe.action_log import ACTIONS_CSV
+from rlpipe import paths
 from rlpipe.errors import InputFileError
 from rlpipe.io_utils import StagedWrites
 from rlpipe.summarize import tables as T
@@ -26,9 +26,10 @@ from rlpipe.summarize.metrics import column, compute_metrics
 from rlpipe.summarize.series import SERIES_FILES, build_series, to_csv
 
 PRODUCER = "produced by the train stage (run `dvc repro train`)"
-SUMMARY_DIR = Path("data/summary")
-PLOTS_DIR = Path("data/plots")
-METRICS_PATH = Path("metrics.json")
+SUMMARY_DIR = paths.SUMMARY_DIR
+PLOTS_DIR = paths.PLOT_SERIES_DIR
+METRICS_PATH = paths.METRICS_PATH
+NAME = "summarize"
 
 Printer = Callable[[str], None]
 
@@ -134,7 +135,7 @@ def summarize(input_dir: str | os.PathLike, window: int, max_points: int, *,
         warn(msg)
 
     # ---- inspect all inputs first (header + tail bytes only)
-    ep_layout = _required(input_dir / "episodes.csv")
+    ep_layout = _required(input_dir / paths.EPISODES_CSV)
     if not ep_layout.has_header:
         if ep_layout.dropped_line is not None:
             _warn(ep_layout.drop_warning() or "")
@@ -142,15 +143,15 @@ def summarize(input_dir: str | os.PathLike, window: int, max_points: int, *,
         raise InputFileError(f"{ep_layout.display} {what}: no episode finished yet; it is "
                              f"{PRODUCER} and needs at least one finished episode")
     _check_columns(ep_layout, "episodes")
-    up_layout = _required(input_dir / "updates.csv")
+    up_layout = _required(input_dir / paths.UPDATES_CSV)
     if up_layout.has_header:
         _check_columns(up_layout, "updates")
-    steps_path = input_dir / "steps.csv"
+    steps_path = input_dir / paths.STEPS_CSV
     st_layout = T.inspect_csv(steps_path, _display(steps_path)) if steps_path.is_file() else None
     if st_layout is not None and st_layout.has_header:
         _check_columns(st_layout, "steps")
 
-    actions_path = input_dir / ACTIONS_CSV
+    actions_path = input_dir / paths.ACTIONS_CSV
     ac_layout = T.inspect_csv(actions_path, _display(actions_path)) if actions_path.is_file() else None
     if ac_layout is not None and ac_layout.has_header:
         _check_columns(ac_layout, "actions")
@@ -159,7 +160,7 @@ def summarize(input_dir: str | os.PathLike, window: int, max_points: int, *,
         if layout is not None and layout.dropped_line is not None:
             _warn(layout.drop_warning() or "")
 
-    run_info = read_run_info(input_dir / "run.json", _warn)
+    run_info = read_run_info(input_dir / paths.RUN_JSON, _warn)
     digest = run_info.get("params_digest", "unknown")
     if "status" in run_info:
         note(f"training run status (run.json): {run_info['status']}")
@@ -209,7 +210,7 @@ def summarize(input_dir: str | os.PathLike, window: int, max_points: int, *,
 
         # per-dimension action histograms (Box / MultiDiscrete actions only); always written, so
         # that DVC finds its declared output: empty with the base columns for Discrete actions
-        actions_out = summary_dir / "actions.parquet"
+        actions_out = summary_dir / paths.ACTIONS_PARQUET
         ac_stats = T.ReadStats()
         T.csv_to_parquet(ac_layout or T.CsvLayout(actions_path, _display(actions_path), 0),
                          staging.path(actions_out), digest, ac_stats, chunk_bytes,
@@ -236,3 +237,20 @@ def summarize(input_dir: str | os.PathLike, window: int, max_points: int, *,
 
     return Summary(episodes=episodes.num_rows, updates=updates.num_rows, steps=st_stats.rows,
                    metrics=metrics, outputs=outputs, warnings=warnings)
+
+
+def run(sections: dict[str, Any]) -> int:
+    """The stage: summarise ``experiment.directory`` per the ``summarize`` section."""
+    cfg, exp = sections["summarize"], sections["experiment"]
+
+    def warn(msg: str) -> None:
+        print(f"{NAME}: warning: {msg}", file=sys.stderr)
+
+    def note(msg: str) -> None:
+        print(f"{NAME}: {msg}")
+
+    result = summarize(exp.directory, cfg.window, cfg.max_points, warn=warn, note=note)
+    print(f"{NAME}: {result.episodes} episodes, {result.updates} updates, {result.steps} steps "
+          f"-> {SUMMARY_DIR.as_posix()}/*.parquet, {METRICS_PATH.as_posix()}, "
+          f"{PLOTS_DIR.as_posix()}/*.csv")
+    return 0

@@ -13,54 +13,34 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-import gymnasium as gym
 import torch
 
+from rlpipe import checkpoints as ckpt
 from rlpipe.agents.device import describe_device, resolve_device
-from rlpipe.agents.spaces import UnsupportedSpace, check_spaces
-from rlpipe.config import (ConfigError, EnvConfig, Params, fingerprint, normalizes_observations,
-                           params_digest)
+from rlpipe.agents.spaces import check_spaces
+from rlpipe.config import ConfigError, Params, fingerprint, normalizes_observations, params_digest
+from rlpipe.envs import contract
 from rlpipe.errors import CheckpointError, RlpipeError
-from rlpipe.hooks.base import HookList, RunInfo
+from rlpipe.events import RunInfo
+from rlpipe.hooks.base import HookList
 from rlpipe.hooks.capture import CaptureHook
 from rlpipe.hooks.checkpoint import CheckpointHook
 from rlpipe.hooks.metrics import MetricsHook
 from rlpipe.hooks.progress import ProgressHook
 from rlpipe.hooks.text_log import TextLogHook
 from rlpipe.io_utils import atomic_write_text
-from rlpipe.train import checkpoint as ckpt
+from rlpipe.paths import CAPTURES_DIR, RUN_JSON, TEXT_LOG
+from rlpipe.train.environment import env_settings, make_env
 from rlpipe.train.trainer import EnvironmentFailure, Trainer
 
 EXIT_OK, EXIT_NAN, EXIT_SIGINT, EXIT_SIGTERM = 0, 3, 130, 143
 
 
-def make_env(cfg: EnvConfig) -> gym.Env:
-    """Build one environment; unknown ids and unsupported spaces raise ``ConfigError`` (env.id)."""
-    import rlpipe.envs  # noqa: F401 - registers rlpipe/GraphDeploy-v0
-
-    try:
-        if cfg.is_graph:
-            env = gym.make(cfg.id, disable_env_checker=True, **cfg.env_kwargs())
-        else:
-            kw = {"max_episode_steps": cfg.max_episode_steps} if cfg.max_episode_steps else {}
-            env = gym.make(cfg.id, disable_env_checker=True, **kw)
-    except gym.error.Error as e:
-        raise ConfigError(f"env.id: cannot make environment {cfg.id!r}: {e}") from None
-    except Exception as e:  # noqa: BLE001 - e.g. 'module:Env-v0' whose module is missing
-        raise ConfigError(f"env.id: cannot make environment {cfg.id!r}: "
-                          f"{type(e).__name__}: {e}") from None
-    try:
-        check_spaces(env.observation_space, env.action_space)
-    except UnsupportedSpace as e:
-        env.close()
-        raise ConfigError(f"env.id: {cfg.id!r}: {e}") from None
-    return env
-
-
 def build_components(params: Params, device: torch.device | None = None):
     """Environments, agent and algorithm for ``params`` (no files touched); ``device`` defaults
     to ``train.device`` resolved on this machine."""
-    envs = [make_env(params.env) for _ in range(params.train.num_envs)]
+    settings = env_settings(params.env)
+    envs = [make_env(params.env, settings) for _ in range(params.train.num_envs)]
     # imported after the envs: a bad env.id fails without the seconds torch_geometric takes
     from rlpipe.agents.algorithms import build_algorithm
     from rlpipe.agents.policy import build_agent
@@ -114,7 +94,7 @@ def _remove_leftovers(ckpt_dir: Path, out_dir: Path) -> int:
     """Delete the temporary files of atomic writes that a kill cut short (``.<name>.<random>.tmp``)
     so that they never become part of the DVC outputs; returns how many were removed."""
     removed = 0
-    for folder in (ckpt_dir, out_dir, out_dir / "captures"):
+    for folder in (ckpt_dir, out_dir, out_dir / CAPTURES_DIR):
         if not folder.is_dir():
             continue
         for p in folder.iterdir():
@@ -126,6 +106,27 @@ def _remove_leftovers(ckpt_dir: Path, out_dir: Path) -> int:
                 continue
             removed += 1
     return removed
+
+
+def _capture_hook(params: Params, directory: Path, agent, env) -> CaptureHook:
+    """Captures on the environment's probe states (made by a separate environment instance, so
+    the training environments' generators are never touched), else the captured episodes' own."""
+    cap = params.capture
+
+    def probes():
+        probe_env = make_env(params.env)
+        try:
+            return contract.probe_states(probe_env, cap.probe_graphs, cap.probe_seed)
+        finally:
+            probe_env.close()
+
+    return CaptureHook(directory, cap.episodes, cap.every, cap.last, cap.probe_graphs, agent,
+                       probes, lambda obs: contract.node_kinds(env, obs, _num_nodes(obs)))
+
+
+def _num_nodes(obs) -> int:
+    nodes = getattr(obs, "nodes", None)
+    return int(nodes.shape[0]) if nodes is not None else 0
 
 
 def train(params: Params, root: Path = Path("."), extra_hooks=(), console: bool = True) -> int:
@@ -172,48 +173,41 @@ def train(params: Params, root: Path = Path("."), extra_hooks=(), console: bool 
     if plan.mismatch is not None:
         ckpt.archive_checkpoints(ckpt_dir, plan.mismatch[1])
 
-    log = TextLogHook(out_dir / "agent_training.log", console=console)
     hooks.hooks = [
-        log,
+        TextLogHook(out_dir / TEXT_LOG, console=console),
         MetricsHook(out_dir, params.experiment.write_interval, params.experiment.step_log_interval,
                     params.experiment.wandb_project if params.experiment.wandb else None),
-        CaptureHook(out_dir / "captures", params.capture.episodes, params.capture.every,
-                    params.capture.last, params.capture.probe_graphs, params.capture.probe_seed, agent),
+        _capture_hook(params, out_dir / CAPTURES_DIR, agent, envs[0]),
         CheckpointHook(ckpt_dir, params.checkpoint.interval, params.checkpoint.keep_last,
                        params.checkpoint.store_separately),
         *extra_hooks,
+        *([ProgressHook()] if params.train.progress_bar and console else []),
     ]
-    if params.train.progress_bar and console:
-        hooks.hooks.append(ProgressHook())
-    unwrapped = envs[0].unwrapped
     run = RunInfo(
         params=params, root=root, fingerprint=fp, params_digest=params_digest(params),
         start_episode=trainer.episode, target_episodes=target,
         resumed_from=os.path.relpath(plan.path, root) if plan.state is not None else None,
         restart_reason=restart_reason,
-        metric_names=tuple(getattr(unwrapped, "metric_names", ())),
-        step_summary_names=tuple(getattr(unwrapped, "step_summary_names", ())),
-        has_oracle=bool(getattr(unwrapped, "has_oracle", False)),
+        env=trainer.env_description,
         agent_kind=agent.kind,
         action_layout=agent.actions.layout(),
         device=describe_device(agent.device),
         normalize_observations=agent.normalizer is not None,
-        env_factory=lambda: make_env(params.env),
         notes=tuple(f"skipped checkpoint: {m}" for m in plan.skipped) + ((
             f"removed {removed} temporary files left by an interrupted run",) if removed else ()),
     )
-    previous = _run_json(out_dir / "run.json") if plan.state is not None else {}
+    previous = _run_json(out_dir / RUN_JSON) if plan.state is not None else {}
     started = time.monotonic()
     status, code = "finished", EXIT_OK
     try:
         with _graceful_stop(trainer):
             result = trainer.run(run)
-        if result["stop_reason"] == "nan":
+        if result.stop_reason == "nan":
             status, code = "stopped: NaN/inf loss", EXIT_NAN
-        elif result["stop_reason"]:
-            status = f"interrupted ({result['stop_reason']})"
-            code = EXIT_SIGTERM if result["stop_reason"] == "SIGTERM" else EXIT_SIGINT
-        atomic_write_text(out_dir / "run.json", json.dumps({
+        elif result.stop_reason:
+            status = f"interrupted ({result.stop_reason})"
+            code = EXIT_SIGTERM if result.stop_reason == "SIGTERM" else EXIT_SIGINT
+        atomic_write_text(out_dir / RUN_JSON, json.dumps({
             "status": status, "episodes": trainer.episode, "global_step": trainer.global_step,
             "updates": trainer.update_count,
             "wall_seconds": float(previous.get("wall_seconds", 0.0)) + time.monotonic() - started,
@@ -236,3 +230,13 @@ def train(params: Params, root: Path = Path("."), extra_hooks=(), console: bool 
         print("train: stopped because a loss became NaN/inf (train.on_nan: stop); "
               "the last good state is checkpointed", file=sys.stderr)
     return code
+
+
+def run(sections: dict, no_progress: bool = False) -> int:
+    """The stage: train per the sections it reads (other sections keep their defaults)."""
+    from dataclasses import replace
+
+    params = replace(Params.from_dict({}), **sections)
+    if no_progress:
+        params = replace(params, train=replace(params.train, progress_bar=False))
+    return train(params, Path("."))

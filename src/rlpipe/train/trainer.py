@@ -6,7 +6,9 @@ So every rollout ends on an episode boundary of every environment, and the compl
 run between rollouts is small and exact: networks, optimizers, counters, RNG states and the
 environments' generators. That is what makes resume bit-exact (see ``state_dict``).
 
-The trainer knows nothing about files or loggers; it emits events to a :class:`HookList`.
+The trainer knows nothing about files, loggers or any particular environment: it reads
+environments through the contract (:mod:`rlpipe.envs.contract`) and emits the typed events of
+:mod:`rlpipe.events` to a hook list.
 """
 from __future__ import annotations
 
@@ -20,13 +22,13 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
+from rlpipe import tracking
 from rlpipe.agents.algorithms import Rollout, compute_gae
 from rlpipe.agents.device import to_cpu
+from rlpipe.checkpoints import CHECKPOINT_FORMAT_VERSION
 from rlpipe.config import Params
-from rlpipe.hooks import tracking
-from rlpipe.hooks.base import EpisodeRecord, HookList, RunInfo, UpdateRecord
-
-CHECKPOINT_FORMAT_VERSION = 1
+from rlpipe.envs import contract
+from rlpipe.events import EpisodeRecord, RolloutEnd, RunInfo, RunResult, UpdateRecord
 
 
 class EnvironmentFailure(RuntimeError):
@@ -42,15 +44,16 @@ class _EpisodeBuffer:
     values: list
     entropies: list
     rewards: list
-    oracle_actions: list
-    feasible: list
+    reference_actions: list
+    reference_hits: list
+    valid: list
     summaries: list
     final_info: dict | None = None
     bootstrap_obs: Any = None       # observation after a time-limit truncation
 
     @classmethod
     def empty(cls) -> "_EpisodeBuffer":
-        return cls([], [], [], [], [], [], [], [], [], [])
+        return cls([], [], [], [], [], [], [], [], [], [], [])
 
 
 def _generator_state(env) -> str:
@@ -74,10 +77,11 @@ class Trainer:
         envs: environments (gymnasium API); all of the same kind.
         agent: a :class:`~rlpipe.agents.policy.GraphActorCritic` or ``FlatActorCritic``.
         algorithm: a :class:`~rlpipe.agents.algorithms.PPO` or ``A2C`` over ``agent``.
-        hooks: event receivers.
+        hooks: event receivers (a :class:`~rlpipe.hooks.base.HookList` or anything with its
+            methods).
     """
 
-    def __init__(self, params: Params, envs: Sequence, agent, algorithm, hooks: HookList):
+    def __init__(self, params: Params, envs: Sequence, agent, algorithm, hooks):
         self.params = params
         self.cfg = params.train
         self.envs = list(envs)
@@ -85,16 +89,17 @@ class Trainer:
         self.algorithm = algorithm
         self.hooks = hooks
         self.use_masks = params.env.action_masking
+        self.env_description = contract.describe(self.envs[0])
         self.episode = 0
         self.prev_episode = 0
         self.global_step = 0
         self.update_count = 0
         self.returns_window: deque[float] = deque(maxlen=self.cfg.summary_window)
         self.best_mean_reward = -math.inf
-        self.best_improved = False
         self.last_update: dict[str, float] | None = None
         self.resumed_count = 0
-        self.stop_reason: str | None = None
+        self.stop_reason: str | None = None   # set by a signal handler or a NaN loss, any time
+        self.stopping = False                 # the stop as the last rollout end reported it
         self.target_episodes = self.cfg.episodes
 
     # ------------------------------------------------------------------ seeding and state
@@ -215,9 +220,11 @@ class Trainer:
                         f"environment {i} raised at episode {self.episode + i + 1}, "
                         f"step {len(buf.actions)}: {type(e).__name__}: {e}") from e
                 buf.rewards.append(float(reward))
-                buf.oracle_actions.append(info.get("oracle_action", -1))
-                buf.feasible.append(info.get("feasible"))
-                buf.summaries.append(info.get("step_summary"))
+                report = contract.read_step(info, self.env_description.has_reference)
+                buf.reference_actions.append(report.reference_action)
+                buf.reference_hits.append(report.reference_hit)
+                buf.valid.append(report.valid)
+                buf.summaries.append(report.summary)
                 if terminated or truncated:
                     buf.final_info = info
                     if truncated and not terminated:
@@ -244,12 +251,13 @@ class Trainer:
         total = float(math.fsum(buf.rewards))
         self.returns_window.append(total)
         info = buf.final_info or {}
-        has_oracle = "oracle_action" in info
+        has_reference = self.env_description.has_reference
+        has_valid = has_reference and all(v is not None for v in buf.valid)
         summaries = {}
         if buf.summaries and buf.summaries[0]:
             for name in buf.summaries[0]:
                 summaries[name] = np.asarray([s[name] for s in buf.summaries], dtype=np.float64)
-        acc = info.get("deployment_accuracy")
+        acc = contract.reference_accuracy(buf.reference_hits) if has_reference else None
         return EpisodeRecord(
             episode=number,
             env_index=env_index,
@@ -258,18 +266,19 @@ class Trainer:
             total_reward=total,
             mean_reward=total / max(len(rewards), 1),
             mean_episode_reward=math.fsum(self.returns_window) / len(self.returns_window),
-            deployment_accuracy=None if acc is None else float(acc),
-            metrics={k: float(v) for k, v in (info.get("metrics") or {}).items()},
+            accuracy=acc,
+            metrics=contract.episode_metrics(info),
             last_update=self.last_update,
             actions=np.asarray(buf.actions),
             rewards=rewards,
             values=np.asarray(buf.values, dtype=np.float64),
             log_probs=np.asarray(buf.log_probs, dtype=np.float64),
             entropies=np.asarray(buf.entropies, dtype=np.float64),
-            oracle_actions=np.asarray(buf.oracle_actions, dtype=np.int64) if has_oracle else None,
-            feasible=np.asarray(buf.feasible, dtype=bool) if has_oracle else None,
+            reference_actions=np.asarray(buf.reference_actions, dtype=np.int64) if has_reference else None,
+            valid=np.asarray(buf.valid, dtype=bool) if has_valid else None,
             step_summaries=summaries,
-            trace=info.get("episode_trace"),
+            trace=info.get(contract.EPISODE_TRACE),
+            observations=buf.observations,
         )
 
     def _rollout(self, buffers: list[_EpisodeBuffer]) -> Rollout:
@@ -296,19 +305,20 @@ class Trainer:
         ).to(self.agent.device)
 
     # ------------------------------------------------------------------ main loop
-    def run(self, run: RunInfo) -> dict[str, Any]:
+    def run(self, run: RunInfo) -> RunResult:
         """Train until ``train.episodes`` episodes are done (or a stop is requested)."""
         self.target_episodes = run.target_episodes
         tracking.activate()
         self.hooks.on_train_start(run)
         try:
-            while self.episode < self.target_episodes and self.stop_reason is None:
+            # stop only after a rollout end that said so (its checkpoint covers the stop): a
+            # signal that lands while hooks handle a rollout end stops after the next rollout
+            while self.episode < self.target_episodes and not self.stopping:
                 self._iteration()
         finally:
             tracking.deactivate()
-        result = {"episodes": self.episode, "global_step": self.global_step,
-                  "updates": self.update_count, "best_mean_reward": self.best_mean_reward,
-                  "stop_reason": self.stop_reason}
+        result = RunResult(self.episode, self.global_step, self.update_count,
+                           self.best_mean_reward, self.stop_reason)
         if self.stop_reason is not None:
             self.hooks.on_interrupt(run, self.stop_reason)
         else:
@@ -342,11 +352,17 @@ class Trainer:
                                           stats, tracking.drain()))
         window_full = len(self.returns_window) == self.returns_window.maxlen
         mean_reward = math.fsum(self.returns_window) / len(self.returns_window)
-        self.best_improved = (window_full or self.episode >= self.target_episodes) and \
+        stopping = self.stop_reason is not None
+        best_improved = (window_full or self.episode >= self.target_episodes) and \
             mean_reward > self.best_mean_reward
-        if self.best_improved:
+        if best_improved:
             self.best_mean_reward = mean_reward
-        self.hooks.on_rollout_end(self)
+        self.hooks.on_rollout_end(RolloutEnd(
+            episode=self.episode, prev_episode=self.prev_episode,
+            target_episodes=self.target_episodes, stop_requested=stopping,
+            mean_episode_reward=mean_reward, best_mean_reward=self.best_mean_reward,
+            best_improved=best_improved, snapshot=self.state_dict))
+        self.stopping = stopping
 
     @property
     def mean_episode_reward(self) -> float:

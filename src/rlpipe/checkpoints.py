@@ -1,7 +1,9 @@
-"""Checkpoint files: atomic saving, safe loading, and finding the newest one to resume.
+"""Checkpoint files: the format, atomic saving, safe loading, finding the newest one to resume.
 
-A checkpoint is a dict of tensors and primitive containers (see ``Trainer.state_dict``) plus
-``fingerprint`` and ``params``. It is loaded with ``torch.load(weights_only=True)`` only, so a
+This module belongs to neither ``train/`` (which produces the state) nor ``hooks/`` (which saves
+it), so the two never import each other. A checkpoint is a dict of tensors and primitive
+containers (see ``Trainer.state_dict``) plus ``fingerprint`` and ``params``; docs/FILES.md lists
+its keys. It is loaded with ``torch.load(weights_only=True)`` only, so a
 file that carries pickled code is refused and its code never runs.
 """
 from __future__ import annotations
@@ -19,10 +21,11 @@ import torch
 
 from rlpipe.errors import CheckpointError
 from rlpipe.io_utils import _fsync_dir, atomic_write_bytes
-from rlpipe.train.trainer import CHECKPOINT_FORMAT_VERSION
+from rlpipe.paths import ARCHIVE_DIR, BEST_CHECKPOINT as BEST
 
+#: bumped whenever the keys or their meaning change; older versions are refused with a message
+CHECKPOINT_FORMAT_VERSION = 1
 CKPT_RE = re.compile(r"^ckpt_ep(\d{6,})(\.pt)?$")
-BEST = "best.pt"
 REQUIRED_KEYS = ("format_version", "fingerprint", "episode", "global_step", "update", "actor",
                  "critic", "actor_optim", "critic_optim", "rng", "stats")
 MODULE_KEYS = ("actor", "critic", "actor_optim", "critic_optim")
@@ -150,12 +153,12 @@ def find_resumable(directory: Path, fingerprint: str) -> ResumePlan:
 def archive_checkpoints(directory: Path, old_fingerprint: str) -> Path:
     """Move the checkpoints of another run aside (``archive/<fingerprint>/``) before a fresh start."""
     directory = Path(directory)
-    dest = directory / "archive" / old_fingerprint
+    dest = directory / ARCHIVE_DIR / old_fingerprint
     if dest.exists():
         shutil.rmtree(dest)
     dest.mkdir(parents=True)
     for p in list(directory.iterdir()):
-        if p.name == "archive":
+        if p.name == ARCHIVE_DIR:
             continue
         if CKPT_RE.match(p.name) or p.name == BEST or p.name.startswith(".ckpt_ep"):
             os.replace(p, dest / p.name)

@@ -1,0 +1,31 @@
+"""File and folder names of the pipeline's outputs: one place for each (contract: docs/FILES.md).
+
+Folders that params choose (``experiment.directory``, ``checkpoint.directory``) are joined with
+these names; the fixed outputs of summarize and visualize are relative to the repository root
+(the stages run there, as ``dvc.yaml`` says). Imports nothing heavy.
+"""
+from pathlib import Path
+
+# inside experiment.directory (train)
+EPISODES_CSV = "episodes.csv"
+UPDATES_CSV = "updates.csv"
+STEPS_CSV = "steps.csv"
+ACTIONS_CSV = "actions.csv"  # per-dimension action histograms (Box / MultiDiscrete actions)
+TEXT_LOG = "agent_training.log"
+RUN_JSON = "run.json"
+TENSORBOARD_DIR = "tensorboard"
+CAPTURES_DIR = "captures"
+CAPTURE_INDEX = "index.json"
+
+# inside checkpoint.directory (train)
+BEST_CHECKPOINT = "best.pt"
+ARCHIVE_DIR = "archive"
+
+# summarize
+SUMMARY_DIR = Path("data/summary")
+ACTIONS_PARQUET = "actions.parquet"
+PLOT_SERIES_DIR = Path("data/plots")
+METRICS_PATH = Path("metrics.json")
+
+# visualize
+FIGURES_DIR = Path("plots")

@@ -1,0 +1,94 @@
+"""The one registry of figures: name, output files, titles, inputs and builder of each.
+
+Everything else derives from :data:`FIGURES`: the allowed values of ``visualize.figures``
+(:data:`FIGURE_NAMES`), the visualize stage's dispatch and placeholders
+(:mod:`rlpipe.plots.stage`), the outputs it writes (:data:`FIGURE_OUTPUTS`) and the figure table
+in docs/FIGURES.md (``python -m rlpipe.plots.registry`` prints it; a test keeps the two equal).
+Adding a figure = its builder + one entry here + its line under ``plots:`` in dvc.yaml.
+
+Imports nothing heavy (config.py reads it): builders are named as ``module:function`` and
+imported only when the stage draws.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class FigureSpec:
+    """One figure of the visualize stage.
+
+    Attributes:
+        name: the value listed in ``visualize.figures``.
+        outputs: files it writes under ``plots/`` (dvc.yaml declares each).
+        titles: one title per output (also the title of its placeholder).
+        tables: summary tables it reads (``episodes``, ``updates``, ``steps``, ``actions``); a
+            missing table fails the stage before anything is written (``actions`` is optional:
+            missing = no rows).
+        captures: capture files it reads (``embeddings``, ``attention``, ``trace``); missing
+            captures give a placeholder and a note.
+        builder: ``module:function``; ``function(ctx)`` returns one callable per output, each
+            returning a matplotlib Figure or GIF bytes, or raising ``FigureUnavailable``.
+        prepare: optional ``module:function`` run before any figure is drawn (``prepare(ctx)``),
+            e.g. to start slow work in the background.
+        description: what the figure shows (docs).
+    """
+
+    name: str
+    outputs: tuple[str, ...]
+    titles: tuple[str, ...]
+    tables: tuple[str, ...] = ()
+    captures: tuple[str, ...] = ()
+    builder: str = ""
+    prepare: str = ""
+    description: str = ""
+
+
+_B = "rlpipe.plots.builders:"
+
+#: every figure, in drawing order (slow ones last)
+FIGURES: tuple[FigureSpec, ...] = (
+    FigureSpec("reward", ("reward.png",), ("Episode reward",), ("episodes",), (), _B + "reward",
+               description="episode return and its moving average, mean episode reward"),
+    FigureSpec("loss", ("loss.png",), ("Losses",), ("updates", "episodes"), (), _B + "loss",
+               description="actor and critic losses per update"),
+    FigureSpec("actions", ("actions.png",), ("Action distribution",), ("steps", "actions"), (),
+               _B + "actions",
+               description="action frequency per window of episodes; chosen vs reference actions "
+                           "(Discrete); per-dimension histograms (Box) or per-component counts "
+                           "(MultiDiscrete) per window"),
+    FigureSpec("entropy", ("entropy.png",), ("Policy entropy",), ("updates", "episodes"), (),
+               _B + "entropy", description="policy entropy per update"),
+    FigureSpec("value", ("value.png",), ("Value function",), ("steps", "updates"), (),
+               _B + "value", description="value estimates against returns, explained variance"),
+    FigureSpec("performance", ("performance.png",), ("Performance metrics",), ("episodes",), (),
+               _B + "performance",
+               description="Deployment Accuracy and the environment's episode metrics"),
+    FigureSpec("attention", ("attention.png",), ("GAT attention",), (), ("attention",),
+               _B + "attention",
+               description="attention per layer and head of probe state 0, mean by node-kind pair"),
+    FigureSpec("animation", ("episode.gif",), ("Captured episode",), (), ("trace",),
+               _B + "animation", description="the newest captured episode, step by step"),
+    FigureSpec("embeddings", ("embeddings_pca.png", "embeddings_tsne.png"),
+               ("Embeddings by PCA", "Embeddings by t-SNE"), (), ("embeddings",),
+               _B + "embeddings", _B + "start_tsne",
+               description="captured node/observation embeddings in 2-D by PCA and by t-SNE"),
+)
+
+FIGURE_NAMES: tuple[str, ...] = tuple(f.name for f in FIGURES)
+FIGURE_OUTPUTS: dict[str, tuple[str, ...]] = {f.name: f.outputs for f in FIGURES}
+BY_NAME: dict[str, FigureSpec] = {f.name: f for f in FIGURES}
+
+
+def docs_table() -> str:
+    """The markdown table of docs/FIGURES.md."""
+    rows = ["| figure | files (plots/) | reads | shows |", "|---|---|---|---|"]
+    for f in FIGURES:
+        reads = ", ".join([*(f"{t}.parquet" for t in f.tables), *(f"{c} captures" for c in f.captures)])
+        rows.append(f"| `{f.name}` | {', '.join(f'`{o}`' for o in f.outputs)} | {reads} | "
+                    f"{f.description} |")
+    return "\n".join(rows) + "\n"
+
+
+if __name__ == "__main__":  # pragma: no cover - prints the docs table
+    print(docs_table(), end="")
