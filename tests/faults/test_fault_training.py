@@ -24,7 +24,7 @@ from rlpipe.hooks import Hook
 from rlpipe import checkpoints as ckpt
 from rlpipe.train.run import train
 from tests.helpers import (PYTHON, REPO, TINY_PARAMS, assert_same_run, deep_update, log_text,
-                           same_weights, tiny as params)
+                           same_weights, tiny as params, with_env)
 
 ENOSPC = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
@@ -298,10 +298,10 @@ def env_runs(tmp_path_factory) -> dict[str, tuple[Path, subprocess.CompletedProc
     for mode in ENV_CASES:
         root = tmp_path_factory.mktemp(f"env_{mode}")
         (root / "faulty_envs.py").write_text(FAULTY_ENVS)
-        p = deep_update(TINY_PARAMS, {
-            "env": {"id": f"faulty_envs:Faulty{mode.title()}-v0"}, "agent": {"mlp_hidden": [16]},
+        p = with_env(deep_update(TINY_PARAMS, {
+            "agent": {"mlp_hidden": [16]},
             "train": {"episodes": 12, "num_envs": 2}, "checkpoint": {"interval": 2},
-            "capture": {"every": 0, "last": 0}})
+            "capture": {"every": 0, "last": 0}}), {"id": f"faulty_envs:Faulty{mode.title()}-v0"})
         (root / "params.yaml").write_text(yaml.safe_dump(p))
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))}
         procs[mode] = (root, subprocess.Popen([PYTHON, str(REPO / "stages" / "train.py")], cwd=root,
