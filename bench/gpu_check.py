@@ -16,6 +16,7 @@ finished and the CUDA checkpoint resumed on the CPU; 1 otherwise; 77 when there 
 from __future__ import annotations
 
 import csv
+import os
 import shutil
 import subprocess
 import sys
@@ -29,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT))
 
-from tests.helpers import TINY_PARAMS, deep_update  # noqa: E402
+from tests.helpers import TINY_PARAMS, deep_update, with_env  # noqa: E402
 
 CASES = {
     "Pendulum-v1": {"env": {"id": "Pendulum-v1"}, "agent": {"mlp_hidden": [32, 32]},
@@ -77,24 +78,32 @@ def episodes(folder: Path) -> list[list[str]]:
         return list(csv.reader(f))
 
 
+# The device under test; GPU_CHECK_DEVICE=cpu runs the same steps without a GPU (a dry run of
+# this script itself: every comparison then reads "identical").
+DEVICE = os.environ.get("GPU_CHECK_DEVICE", "cuda")
+
+
 def main() -> int:
     import torch
 
-    if not torch.cuda.is_available():
+    if DEVICE != "cpu" and not torch.cuda.is_available():
         print(f"gpu_check: torch {torch.__version__} sees no CUDA device; nothing to check")
         return 77
-    print(f"gpu_check: torch {torch.__version__}, {torch.cuda.get_device_name(0)}")
+    name = torch.cuda.get_device_name(0) if DEVICE != "cpu" else "dry run on the CPU"
+    print(f"gpu_check: torch {torch.__version__}, {name}")
     ok = True
     summary = []
     with tempfile.TemporaryDirectory(prefix="gpu_check_") as tmp:
         for name, case in CASES.items():
             base = deep_update(deep_update(TINY_PARAMS, COMMON), case)
+            if "env" in case:  # another environment: not the tiny graph settings
+                base = with_env(base, case["env"])
             on = lambda dev, **t: deep_update(base, {"train": {"device": dev, **t}})  # noqa: E731
             d = {k: Path(tmp) / name / k for k in ("cuda", "cuda-again", "cuda-cpu", "cpu")}
             runs = {
-                "cuda": train(d["cuda"], on("cuda")),
-                "cuda-again": train(d["cuda-again"], on("cuda")),
-                "cuda (8 episodes)": train(d["cuda-cpu"], on("cuda", episodes=8)),
+                "cuda": train(d["cuda"], on(DEVICE)),
+                "cuda-again": train(d["cuda-again"], on(DEVICE)),
+                "cuda (8 episodes)": train(d["cuda-cpu"], on(DEVICE, episodes=8)),
                 "resume on cpu": train(d["cuda-cpu"], on("cpu")),
                 "cpu": train(d["cpu"], on("cpu")),
             }

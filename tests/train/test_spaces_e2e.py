@@ -13,7 +13,8 @@ import yaml
 
 from rlpipe.config import Params
 from rlpipe.train.run import train
-from tests.helpers import REPO, TINY_PARAMS, assert_same_run, newest_state, run_stage
+from tests.helpers import (REPO, TINY_PARAMS, assert_same_run, deep_update, newest_state, run_stage,
+                           with_env)
 
 DIALS = "tests.train.spaces_envs:Dials-v0"
 STAGE_ENV = {"PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
@@ -21,14 +22,10 @@ STAGE_ENV = {"PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPAT
 
 def flat_params(env_id: str, **sections) -> dict:
     """TINY_PARAMS for a flat environment (no graph settings), with ``sections`` merged in."""
-    base = {k: dict(v) for k, v in TINY_PARAMS.items() if k != "env"}
-    base["env"] = {"id": env_id}
-    base["agent"] = {"mlp_hidden": [16, 16]}
-    base["train"].update({"episodes": 8, "num_envs": 2})
-    base["checkpoint"].update({"interval": 2})
-    for name, values in sections.items():
-        base.setdefault(name, {}).update(values)
-    return base
+    base = with_env(deep_update(TINY_PARAMS, {
+        "agent": {"mlp_hidden": [16, 16]}, "train": {"episodes": 8, "num_envs": 2},
+        "checkpoint": {"interval": 2}}), {"id": env_id})
+    return deep_update(base, sections)
 
 
 def read_csv(path):
