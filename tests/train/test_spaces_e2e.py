@@ -95,7 +95,8 @@ def test_every_figure_of_a_box_run_is_drawn(pendulum_run):
 
 
 def test_multi_discrete_actions_and_dict_observations_train(tmp_path):
-    proc = stage(tmp_path, flat_params(DIALS))
+    params = flat_params(DIALS)
+    proc = stage(tmp_path, params)
     assert proc.returncode == 0, proc.stderr
     out = tmp_path / "training_output"
     steps = read_csv(out / "steps.csv")
@@ -110,6 +111,12 @@ def test_multi_discrete_actions_and_dict_observations_train(tmp_path):
                        if int(r["Episode"]) == e and int(r["Dimension"]) == d) == 12
     state = newest_state(tmp_path)
     assert state.get("obs_normalizer") is None  # auto: off for discrete actions
+    for name in ("summarize", "visualize"):
+        proc = stage(tmp_path, params, name)
+        assert proc.returncode == 0, proc.stderr
+    for name in ("actions.png", "reward.png", "entropy.png", "value.png", "embeddings_pca.png",
+                 "episode.gif"):
+        assert f"wrote plots/{name}" in proc.stdout, proc.stdout
 
 
 def test_resume_with_normalization_is_bit_identical(tmp_path):
