@@ -3,8 +3,10 @@
 Rollouts are *episode-synchronous*: every rollout runs exactly one episode on each environment
 (stepped together, their observations batched into one forward pass), then one policy update.
 So every rollout ends on an episode boundary of every environment, and the complete state of a
-run between rollouts is small and exact: networks, optimizers, counters, RNG states and the
-environments' generators. That is what makes resume bit-exact (see ``state_dict``).
+run between rollouts is small and exact: networks, optimizers, counters, RNG states, the
+environments' generators and the observation normalizer's statistics. That is what makes resume
+bit-exact (see ``state_dict``). Actions are sampled on the CPU whatever ``train.device`` is, and
+the state is saved as CPU tensors, so a checkpoint resumes on any device (docs/DEVICES.md).
 
 The trainer knows nothing about files, loggers or any particular environment: it reads
 environments through the contract (:mod:`rlpipe.envs.contract`) and emits the typed events of
