@@ -111,7 +111,8 @@ def busy_processes(min_cpu: float = 20.0) -> list[str]:
                 stat = (d / "stat").read_text()
                 rest = stat[stat.rindex(")") + 2:].split()
                 ticks = int(rest[11]) + int(rest[12])
-                cmd = (d / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+                cmd = " ".join((d / "cmdline").read_bytes().replace(b"\0", b" ")
+                               .decode(errors="replace").split())  # one line, for the tables
                 out[int(d.name)] = (ticks, cmd)
             except (OSError, ValueError, IndexError):
                 continue

@@ -5,7 +5,7 @@ measured in the same run, and (re)writes its section of BENCHMARKS.md.
     python bench/run.py --only logging dvc   # some of them
     python bench/run.py --quick --no-write   # tiny sizes, a smoke run (BENCHMARKS.md untouched)
 
-Benchmarks: logging, throughput, summarize, visualize, dvc, resume, learning, sb3 (see each
+Benchmarks: logging, live, throughput, summarize, visualize, dvc, resume, learning, sb3 (see each
 ``bench/bench_*.py`` docstring). ``--quick`` never writes BENCHMARKS.md unless ``--write`` is given.
 Exit status: 0 when every benchmark ran (missed targets are reported, not failures), 1 when one
 raised.
@@ -27,6 +27,7 @@ from bench_common import (BENCHMARKS_MD, machine, run_benchmark, say,  # noqa: E
 #: name -> (module, function); run in this order
 BENCHMARKS = {
     "logging": ("bench_logging", "run"),
+    "live": ("bench_live", "run"),
     "throughput": ("bench_throughput", "run"),
     "summarize": ("bench_stage_adapters", "run_summarize"),
     "visualize": ("bench_stage_adapters", "run_visualize"),

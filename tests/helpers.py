@@ -212,6 +212,7 @@ def exp_rows(repo: Path) -> dict[str, dict]:
 
 # --------------------------------------------------------------------------- comparing runs
 LOGS = ("episodes.csv", "updates.csv", "steps.csv")
+LIVE = ("live/metrics.json", "live/reward.csv", "live/losses.csv")  # the train stage's live files
 
 
 def tiny(**over):
@@ -240,10 +241,12 @@ def same_weights(a: dict, b: dict) -> bool:
 
 
 def assert_same_run(a: Path, b: Path) -> None:
-    """Byte-identical CSV logs and bit-identical newest checkpoints."""
+    """Byte-identical CSV logs and live files, bit-identical newest checkpoints."""
     for name in LOGS:
         assert (a / "training_output" / name).read_bytes() == \
             (b / "training_output" / name).read_bytes(), name
+    for name in LIVE:
+        assert (a / name).read_bytes() == (b / name).read_bytes(), name
     sa, sb = newest_state(a), newest_state(b)
     assert sa["episode"] == sb["episode"]
     assert same_weights(sa, sb)

@@ -25,7 +25,7 @@ from rlpipe.config_build import (  # noqa: F401 - re-exported: sections and envi
     positive, relative_path, resolve_interval,
 )
 from rlpipe.envs import DEFAULT_ENV_ID
-from rlpipe.plots.registry import FIGURE_NAMES
+from rlpipe.plots.registry import FIGURE_FORMATS, FIGURE_NAMES
 
 # --------------------------------------------------------------------------- sections
 @dataclass(frozen=True)
@@ -154,19 +154,47 @@ def normalizes_observations(setting: bool | str, observation_kind: str, action_k
 
 
 @dataclass(frozen=True)
+class WandbConfig:
+    """``experiment.wandb``: a Weights & Biases mirror of the TensorBoard scalars.
+
+    Every key but ``mode`` and ``interval`` is passed to ``wandb.init`` as is ('' = W&B's own
+    default). The mirror has its own interval, so it never depends on TensorBoard's.
+    """
+
+    #: offline (written under <experiment.directory>/wandb, `wandb sync` uploads it later),
+    #: online (needs a W&B login), or disabled.
+    mode: str = _field("disabled", one_of("offline", "online", "disabled"))
+    #: wandb.init(project=...).
+    project: str = _field("rlpipe")
+    #: wandb.init(entity=...): the user or team; '' = your default entity.
+    entity: str = _field("")
+    #: wandb.init(group=...): e.g. one group per sweep; '' = none.
+    group: str = _field("")
+    #: wandb.init(tags=...).
+    tags: tuple[str, ...] = _field(())
+    #: wandb.init(name=...); '' = rlpipe-<fingerprint>-from-<episode> (one W&B run per process).
+    name: str = _field("")
+    #: wandb.init(notes=...).
+    notes: str = _field("")
+    #: scalars every N episodes; auto = about 100 points per run (>= 1; mode: disabled turns it off).
+    interval: Union[int, str] = _field(AUTO, int_or_auto(1), "an integer >= 1 or 'auto'")
+
+
+@dataclass(frozen=True)
 class ExperimentConfig:
     """``experiment``: where and how often the logging hooks write."""
 
     #: folder of the logs, TensorBoard and captures.
     directory: str = _field("training_output", relative_path)
-    #: TensorBoard (and W&B) every N episodes; auto = about 100 points per run; <= 0 off.
+    #: TensorBoard every N episodes; auto = about 100 points per run; <= 0 off.
     write_interval: Union[int, str] = _field(AUTO, int_or_auto(-1_000_000_000), "an integer or 'auto'")
     #: steps.csv gets every N-th step of each episode; 0 = no steps.csv.
     step_log_interval: int = _field(1, non_negative)  # 0 = no steps.csv
-    #: mirror the TensorBoard scalars to an offline Weights & Biases run.
-    wandb: bool = _field(False)
-    #: the W&B project name.
-    wandb_project: str = _field("rlpipe")
+    #: the Weights & Biases mirror (its own section: mode, project, entity, group, tags, ...).
+    wandb: WandbConfig = _field(WandbConfig())
+    #: write every N-th update's rollout (observations, actions, advantages ...) to
+    #: <directory>/rollouts/ (docs/FILES.md); 0 = off.
+    export_rollouts: int = _field(0, non_negative)
 
 
 @dataclass(frozen=True)
@@ -232,6 +260,15 @@ class VisualizeConfig:
     animation_max_frames: int = _field(60, in_range(1, 10_000))
     #: the figures to draw (docs/FIGURES.md); the others become placeholders.
     figures: tuple[str, ...] = _field(ALL_FIGURES, one_of(*ALL_FIGURES))
+    #: image formats of the figures: png (declared in dvc.yaml), svg, or both (written side by side).
+    formats: tuple[str, ...] = _field(("png",), one_of(*FIGURE_FORMATS))
+    #: the capture drawn by the attention and embedding figures: its episode number; 0 = newest.
+    capture_episode: int = _field(0, non_negative)
+
+    def validate(self, s: str) -> None:
+        _check(len(self.formats) > 0 and len(set(self.formats)) == len(self.formats),
+               f"{s}.formats", f"must list each of {', '.join(FIGURE_FORMATS)} at most once, "
+               "and at least one", list(self.formats))
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ with it too (``env.kwargs``). Imports nothing heavy.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import field, fields
 from pathlib import Path
@@ -82,6 +83,8 @@ def _type_name(tp: Any) -> str:
         return " or ".join(_type_name(a) for a in get_args(tp) if a is not type(None))
     if origin in (tuple, list):
         return f"a list of {_type_name(get_args(tp)[0])}"
+    if dataclasses.is_dataclass(tp):
+        return f"a mapping of settings ({', '.join(f.name for f in fields(tp))})"
     return {int: "an integer", float: "a number", bool: "true/false", str: "a string",
             dict: "a mapping"}.get(
         tp, getattr(tp, "__name__", str(tp))
@@ -125,6 +128,10 @@ def _coerce(key: str, tp: Any, value: Any) -> Any:
         if not math.isfinite(value):
             raise ConfigError(f"{key}: expected a finite number, got {value!r}")
         return float(value)
+    if dataclasses.is_dataclass(tp):  # a nested section (experiment.wandb): its own keys, checked
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{key}: expected {_type_name(tp)}, got {value!r}")
+        return build(tp, value, key)
     if tp is dict:
         if not isinstance(value, Mapping):
             raise ConfigError(f"{key}: expected a mapping of settings, got {value!r}")

@@ -16,9 +16,19 @@ RUN_JSON = "run.json"
 TENSORBOARD_DIR = "tensorboard"
 CAPTURES_DIR = "captures"
 CAPTURE_INDEX = "index.json"
+ROLLOUTS_DIR = "rollouts"          # experiment.export_rollouts (rlpipe.exports)
+WANDB_DIR = "wandb"
+
+# live progress of the train stage, relative to the repository root: a folder of its own, because
+# DVC refuses outputs inside another output (training_output/ is one); git-tracked (cache: false)
+LIVE_DIR = Path("live")
+LIVE_METRICS = LIVE_DIR / "metrics.json"
+LIVE_REWARD = LIVE_DIR / "reward.csv"
+LIVE_LOSSES = LIVE_DIR / "losses.csv"
 
 # inside checkpoint.directory (train)
 BEST_CHECKPOINT = "best.pt"
+BEST_CHECKPOINT_DIR = "best"       # best.pt with checkpoint.store_separately: true
 ARCHIVE_DIR = "archive"
 
 # summarize
@@ -29,3 +39,4 @@ METRICS_PATH = Path("metrics.json")
 
 # visualize
 FIGURES_DIR = Path("plots")
+EPISODE_GIFS_DIR = "episodes"      # inside FIGURES_DIR: one GIF (+ .json) per captured episode

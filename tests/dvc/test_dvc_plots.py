@@ -108,7 +108,7 @@ def test_template_is_offline_and_configured():
 
 def test_plots_show_json_has_every_declared_plot(repo: Path):
     vega, images = declared_plots(repo)
-    assert len(vega) == 4 and len(images) == 10
+    assert len(vega) == 11 and len(images) == 10  # 4 training, 4 performance, 3 live series
     shown = json.loads(dvc(repo, "plots", "show", "--json").stdout)
     assert not shown.get("errors"), shown.get("errors")
     data = shown.get("data", shown)

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from rlpipe.paths import EPISODE_GIFS_DIR
+
 
 @dataclass(frozen=True)
 class FigureSpec:
@@ -31,6 +33,11 @@ class FigureSpec:
             returning a matplotlib Figure or GIF bytes, or raising ``FigureUnavailable``.
         prepare: optional ``module:function`` run before any figure is drawn (``prepare(ctx)``),
             e.g. to start slow work in the background.
+        per_capture: optional ``module:function``; ``function(ctx)`` yields
+            ``(file name, bytes, metadata)`` for files named per capture (one GIF per captured
+            episode), written under ``plots/<per_capture_dir>/`` with the metadata as JSON beside
+            each; files there that it does not yield again are removed.
+        per_capture_dir: the folder of those files, inside ``plots/``.
         description: what the figure shows (docs).
     """
 
@@ -41,6 +48,8 @@ class FigureSpec:
     captures: tuple[str, ...] = ()
     builder: str = ""
     prepare: str = ""
+    per_capture: str = ""
+    per_capture_dir: str = ""
     description: str = ""
 
 
@@ -66,16 +75,23 @@ FIGURES: tuple[FigureSpec, ...] = (
                description="Deployment Accuracy and the environment's episode metrics"),
     FigureSpec("attention", ("attention.png",), ("GAT attention",), (), ("attention",),
                _B + "attention",
-               description="attention per layer and head of probe state 0, mean by node-kind pair"),
+               description="attention per layer and head of probe state 0, mean by node-kind pair, "
+                           "of the capture `visualize.capture_episode` (0: the newest)"),
     FigureSpec("animation", ("episode.gif",), ("Captured episode",), (), ("trace",),
-               _B + "animation", description="the newest captured episode, step by step"),
+               _B + "animation", per_capture=_B + "episode_gifs", per_capture_dir=EPISODE_GIFS_DIR,
+               description="the newest captured episode, step by step; and one GIF per captured "
+                           "episode in episodes/ (`epXXXXXX_reward<R>.gif` + `.json` metadata)"),
     FigureSpec("embeddings", ("embeddings_pca.png", "embeddings_tsne.png"),
                ("Embeddings by PCA", "Embeddings by t-SNE"), (), ("embeddings",),
                _B + "embeddings", _B + "start_tsne",
-               description="captured node/observation embeddings in 2-D by PCA and by t-SNE"),
+               description="captured node/observation embeddings in 2-D by PCA and by t-SNE, of the "
+                           "capture `visualize.capture_episode` (0: the newest)"),
 )
 
 FIGURE_NAMES: tuple[str, ...] = tuple(f.name for f in FIGURES)
+#: image formats of ``visualize.formats``: every ``.png`` output is also written as ``.svg`` beside
+#: it when asked (dvc.yaml declares the ``.png`` files, the default); GIFs stay GIFs
+FIGURE_FORMATS: tuple[str, ...] = ("png", "svg")
 FIGURE_OUTPUTS: dict[str, tuple[str, ...]] = {f.name: f.outputs for f in FIGURES}
 BY_NAME: dict[str, FigureSpec] = {f.name: f for f in FIGURES}
 

@@ -14,13 +14,13 @@ Rules (``window`` = ``summarize.window``; NaN, inf and missing values are left o
 from __future__ import annotations
 
 import math
-import re
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from rlpipe.contracts import performance_keys, snake_case  # noqa: F401 - one definition
 from rlpipe.summarize.tables import EPISODES_BASE
 
 
@@ -91,29 +91,9 @@ def last_finite(x: np.ndarray) -> float | None:
     return float(x[idx[-1]]) if len(idx) else None
 
 
-def snake_case(name: str) -> str:
-    """``"Acceptance Rate"`` -> ``"acceptance_rate"``; ``"Latency (ms)"`` -> ``"latency_ms"``."""
-    s = re.sub(r"[^0-9A-Za-z]+", "_", name).strip("_").lower()
-    return s or "metric"
-
-
 def performance_columns(episodes: pa.Table) -> list[str]:
     """The episodes.csv columns after the fixed ones: the environment's performance metrics."""
     return [c for c in episodes.column_names if c not in EPISODES_BASE]
-
-
-def performance_keys(names: Sequence[str]) -> dict[str, str]:
-    """Column name -> unique snake_case key (``_2``, ``_3``... on a collision)."""
-    keys: dict[str, str] = {}
-    used: set[str] = set()
-    for name in names:
-        key = base = snake_case(name)
-        i = 2
-        while key in used:
-            key, i = f"{base}_{i}", i + 1
-        used.add(key)
-        keys[name] = key
-    return keys
 
 
 def _put(group: dict, key: str, value: Any) -> None:

@@ -22,8 +22,14 @@ from rlpipe.envs import contract
 POLICIES = ("greedy", "sample", "random", "reference")
 
 
+#: the params sections that define the agent and its environment; the others (logging, figures)
+#: are not needed to evaluate, so a checkpoint written when they had other keys still loads
+RUN_SECTIONS = ("env", "agent", "train")
+
+
 def params_from_checkpoint(state: dict[str, Any]) -> Params:
-    return Params.from_dict(json.loads(state["params"]))
+    stored = json.loads(state["params"])
+    return Params.from_dict({k: v for k, v in stored.items() if k in RUN_SECTIONS})
 
 
 def _reference_action(info: dict, env_id: str) -> int:

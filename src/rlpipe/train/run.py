@@ -25,11 +25,13 @@ from rlpipe.events import RunInfo
 from rlpipe.hooks.base import HookList
 from rlpipe.hooks.capture import CaptureHook
 from rlpipe.hooks.checkpoint import CheckpointHook
+from rlpipe.hooks.export import RolloutExportHook
+from rlpipe.hooks.live import LiveHook
 from rlpipe.hooks.metrics import MetricsHook
 from rlpipe.hooks.progress import ProgressHook
 from rlpipe.hooks.text_log import TextLogHook
 from rlpipe.io_utils import atomic_write_text
-from rlpipe.paths import CAPTURES_DIR, RUN_JSON, TEXT_LOG
+from rlpipe.paths import CAPTURES_DIR, LIVE_DIR, ROLLOUTS_DIR, RUN_JSON, TEXT_LOG
 from rlpipe.train.environment import env_settings, make_env
 from rlpipe.train.trainer import EnvironmentFailure, Trainer
 
@@ -87,14 +89,14 @@ def _check_folder(key: str, root: Path, rel: str) -> None:
                               f"is a file, got {rel!r}")
 
 
-_PARTIAL_CHECKPOINT_DIR = re.compile(r"^\.ckpt_ep\d{6,}\.\w{8}$")  # save_checkpoint's mkdtemp
+_PARTIAL_CHECKPOINT_DIR = re.compile(r"^\.(ckpt_ep\d{6,}|best)\.\w{8}$")  # save_checkpoint's mkdtemp
 
 
-def _remove_leftovers(ckpt_dir: Path, out_dir: Path) -> int:
+def _remove_leftovers(ckpt_dir: Path, out_dir: Path, live_dir: Path) -> int:
     """Delete the temporary files of atomic writes that a kill cut short (``.<name>.<random>.tmp``)
     so that they never become part of the DVC outputs; returns how many were removed."""
     removed = 0
-    for folder in (ckpt_dir, out_dir, out_dir / CAPTURES_DIR):
+    for folder in (ckpt_dir, out_dir, out_dir / CAPTURES_DIR, out_dir / ROLLOUTS_DIR, live_dir):
         if not folder.is_dir():
             continue
         for p in folder.iterdir():
@@ -149,7 +151,7 @@ def train(params: Params, root: Path = Path("."), extra_hooks=(), console: bool 
             raise CheckpointError(msg + "; set train.on_mismatch: restart to start afresh, "
                                   "or restore the params of that run")
         restart_reason = msg
-    removed = _remove_leftovers(ckpt_dir, out_dir)
+    removed = _remove_leftovers(ckpt_dir, out_dir, root / LIVE_DIR)
     if plan.state is not None and plan.state["episode"] >= target:
         print(f"train: checkpoint {plan.path} is at episode {plan.state['episode']} >= "
               f"train.episodes ({target}); nothing to do", file=sys.stderr)
@@ -173,10 +175,12 @@ def train(params: Params, root: Path = Path("."), extra_hooks=(), console: bool 
     if plan.mismatch is not None:
         ckpt.archive_checkpoints(ckpt_dir, plan.mismatch[1])
 
+    exp = params.experiment
     hooks.hooks = [
         TextLogHook(out_dir / TEXT_LOG, console=console),
-        MetricsHook(out_dir, params.experiment.write_interval, params.experiment.step_log_interval,
-                    params.experiment.wandb_project if params.experiment.wandb else None),
+        MetricsHook(out_dir, exp.write_interval, exp.step_log_interval, exp.wandb),
+        LiveHook(root),
+        RolloutExportHook(out_dir / ROLLOUTS_DIR, exp.export_rollouts),
         _capture_hook(params, out_dir / CAPTURES_DIR, agent, envs[0]),
         CheckpointHook(ckpt_dir, params.checkpoint.interval, params.checkpoint.keep_last,
                        params.checkpoint.store_separately),
@@ -194,7 +198,8 @@ def train(params: Params, root: Path = Path("."), extra_hooks=(), console: bool 
         device=describe_device(agent.device),
         normalize_observations=agent.normalizer is not None,
         notes=tuple(f"skipped checkpoint: {m}" for m in plan.skipped) + ((
-            f"removed {removed} temporary files left by an interrupted run",) if removed else ()),
+            f"removed {removed} temporary files left by an interrupted run",) if removed else ())
+        + ((plan.migrated,) if plan.migrated and plan.state is not None else ()),
     )
     previous = _run_json(out_dir / RUN_JSON) if plan.state is not None else {}
     started = time.monotonic()

@@ -19,6 +19,7 @@ import math
 import random
 from collections import deque
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Sequence
 
 import numpy as np
@@ -30,7 +31,8 @@ from rlpipe.agents.device import to_cpu
 from rlpipe.checkpoints import CHECKPOINT_FORMAT_VERSION
 from rlpipe.config import Params
 from rlpipe.envs import contract
-from rlpipe.events import EpisodeRecord, RolloutEnd, RunInfo, RunResult, UpdateRecord
+from rlpipe.events import (EpisodeRecord, RolloutData, RolloutEnd, RunInfo, RunResult,
+                           UpdateRecord)
 
 
 class EnvironmentFailure(RuntimeError):
@@ -69,6 +71,28 @@ def _set_generator_state(env, blob: str) -> None:
     if "key" in state.get("state", {}):          # MT19937 keeps its key as an array
         state["state"]["key"] = np.asarray(state["state"]["key"], dtype=np.uint32)
     bitgen.state = state
+
+
+def _rollout_data(update: int, first_episode: int, buffers: list[_EpisodeBuffer],
+                  rollout: Rollout) -> RolloutData:
+    """The transitions of a rollout (episode ``first_episode + 1`` on) for the export hook."""
+    lengths = [len(b.actions) for b in buffers]
+    ends = np.cumsum(lengths) - 1
+    dones = np.zeros(len(rollout), dtype=bool)
+    dones[ends] = True
+    return RolloutData(
+        update=update,
+        episode=np.repeat(np.arange(first_episode + 1, first_episode + 1 + len(buffers)), lengths),
+        step=np.concatenate([np.arange(1, n + 1) for n in lengths]).astype(np.int64),
+        actions=rollout.actions.numpy(),
+        log_probs=rollout.log_probs.numpy(),
+        values=rollout.values.numpy(),
+        rewards=np.concatenate([np.asarray(b.rewards, dtype=np.float32) for b in buffers]),
+        dones=dones,
+        advantages=rollout.advantages.numpy(),
+        returns=rollout.returns.numpy(),
+        observations=rollout.observations,
+    )
 
 
 class Trainer:
@@ -339,7 +363,8 @@ class Trainer:
             self.hooks.on_episode_end(record)
         self.global_step = step_start
 
-        stats = self.algorithm.update(self._rollout(buffers))
+        rollout = self._rollout(buffers)
+        stats = self.algorithm.update(rollout)
         self.update_count += 1
         if stats["skipped"]:
             self.hooks.on_warning(
@@ -363,7 +388,9 @@ class Trainer:
             episode=self.episode, prev_episode=self.prev_episode,
             target_episodes=self.target_episodes, stop_requested=stopping,
             mean_episode_reward=mean_reward, best_mean_reward=self.best_mean_reward,
-            best_improved=best_improved, snapshot=self.state_dict))
+            best_improved=best_improved, snapshot=self.state_dict, update=self.update_count,
+            global_step=self.global_step,
+            data=partial(_rollout_data, self.update_count, self.prev_episode, buffers, rollout)))
         self.stopping = stopping
 
     @property
