@@ -62,8 +62,8 @@ class EpisodeRecord:
         - reference_actions: [L] int (one action of the reference set) or None
         - valid: [L] bool or None (None when the environment reports no validity)
         - step_summaries: {name: [L]}
-        - observations: L observations as the agent saw them (a reference): graph instances
-          or flattened float32 [D] vectors, normalized when observation normalization is on
+        - observations: L observations as the environment returned them (a reference); the
+          agent sees them through ``agent.preprocess`` (flattened, normalized when that is on)
     """
 
     episode: int

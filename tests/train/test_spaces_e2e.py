@@ -95,7 +95,7 @@ def test_every_figure_of_a_box_run_is_drawn(pendulum_run):
 
 
 def test_multi_discrete_actions_and_dict_observations_train(tmp_path):
-    params = flat_params(DIALS)
+    params = flat_params(DIALS, experiment={"export_rollouts": 4})
     proc = stage(tmp_path, params)
     assert proc.returncode == 0, proc.stderr
     out = tmp_path / "training_output"
@@ -111,6 +111,11 @@ def test_multi_discrete_actions_and_dict_observations_train(tmp_path):
                        if int(r["Episode"]) == e and int(r["Dimension"]) == d) == 12
     state = newest_state(tmp_path)
     assert state.get("obs_normalizer") is None  # auto: off for discrete actions
+    from rlpipe.exports import list_rollouts, load_rollout
+
+    arrays = load_rollout(list_rollouts(out / "rollouts")[-1][1])
+    n = len(arrays["step"])
+    assert arrays["action"].shape == (n, 2) and arrays["observation"].shape == (n, 4)  # Box 2 + one-hot 2
     for name in ("summarize", "visualize"):
         proc = stage(tmp_path, params, name)
         assert proc.returncode == 0, proc.stderr

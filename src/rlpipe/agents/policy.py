@@ -62,6 +62,13 @@ class _ActorCritic:
         encoded = [self.observations.encode(o) for o in observations]
         return encoded if self.normalizer is None else self.normalizer(encoded, update)
 
+    def exportable(self, observations: list[Any]) -> list[Any]:
+        """Observations for rollout exports: graphs and arrays as the environment returned them;
+        other spaces (Dict, Tuple, Discrete...) flattened by gymnasium. Never normalized."""
+        if not observations or isinstance(observations[0], np.ndarray) or self.kind == "graph":
+            return observations
+        return [self.observations.encode(o) for o in observations]
+
     def _mask(self, masks: Sequence[np.ndarray], concat: bool) -> torch.Tensor:
         arr = np.concatenate(masks) if concat else np.stack(masks)
         return torch.from_numpy(arr).to(torch.bool).to(self.device)

@@ -149,7 +149,7 @@ class CaptureHook(Hook):
             self._probe_loaded = True
         if self._probe:
             return self._probe
-        obs = list(ep.observations)  # already prepared (flattened, normalized) by the trainer
+        obs = list(ep.observations)
         if self.run.agent_kind == "graph" and len(obs) > self.probe_count:
             picks = np.linspace(0, len(obs) - 1, self.probe_count).round().astype(int)
             obs = [obs[i] for i in picks]
@@ -161,12 +161,9 @@ class CaptureHook(Hook):
         return self._node_kinds(state.obs)
 
     def _batch(self, states: list[ProbeState]):
-        """The agent's batch of ``states``: the environment's probe states are raw observations
-        (prepared here with frozen normalization statistics); episode states are prepared."""
-        obs = [s.obs for s in states]
-        if self._probe:
-            obs = self.agent.preprocess(obs, update=False)
-        return self.agent.collate(obs)
+        """The agent's batch of ``states`` (raw observations, prepared here: flattened, and
+        normalized with the current statistics, which a capture never moves)."""
+        return self.agent.collate(self.agent.preprocess([s.obs for s in states], update=False))
 
     @torch.no_grad()
     def _graph_arrays(self, states: list[ProbeState]) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:

@@ -41,7 +41,8 @@ class EnvironmentFailure(RuntimeError):
 
 @dataclass
 class _EpisodeBuffer:
-    observations: list
+    observations: list              # as the environment returned them (events, exports)
+    prepared: list                  # as the agent saw them: flattened, normalized (the update)
     masks: list
     actions: list
     log_probs: list
@@ -57,7 +58,7 @@ class _EpisodeBuffer:
 
     @classmethod
     def empty(cls) -> "_EpisodeBuffer":
-        return cls([], [], [], [], [], [], [], [], [], [], [])
+        return cls([], [], [], [], [], [], [], [], [], [], [], [])
 
 
 def _generator_state(env) -> str:
@@ -74,7 +75,7 @@ def _set_generator_state(env, blob: str) -> None:
 
 
 def _rollout_data(update: int, first_episode: int, buffers: list[_EpisodeBuffer],
-                  rollout: Rollout) -> RolloutData:
+                  rollout: Rollout, exportable) -> RolloutData:
     """The transitions of a rollout (episode ``first_episode + 1`` on) for the export hook."""
     lengths = [len(b.actions) for b in buffers]
     ends = np.cumsum(lengths) - 1
@@ -84,14 +85,14 @@ def _rollout_data(update: int, first_episode: int, buffers: list[_EpisodeBuffer]
         update=update,
         episode=np.repeat(np.arange(first_episode + 1, first_episode + 1 + len(buffers)), lengths),
         step=np.concatenate([np.arange(1, n + 1) for n in lengths]).astype(np.int64),
-        actions=rollout.actions.numpy(),
-        log_probs=rollout.log_probs.numpy(),
-        values=rollout.values.numpy(),
+        actions=rollout.actions.cpu().numpy(),
+        log_probs=rollout.log_probs.cpu().numpy(),
+        values=rollout.values.cpu().numpy(),
         rewards=np.concatenate([np.asarray(b.rewards, dtype=np.float32) for b in buffers]),
         dones=dones,
-        advantages=rollout.advantages.numpy(),
-        returns=rollout.returns.numpy(),
-        observations=rollout.observations,
+        advantages=rollout.advantages.cpu().numpy(),
+        returns=rollout.returns.cpu().numpy(),
+        observations=exportable([o for b in buffers for o in b.observations]),
     )
 
 
@@ -233,7 +234,8 @@ class Trainer:
             for k, i in enumerate(active):
                 buf = buffers[i]
                 action = actions[k]
-                buf.observations.append(prepared[k])
+                buf.observations.append(obs[i])
+                buf.prepared.append(prepared[k])
                 buf.masks.append(masks[k] if masking else None)
                 buf.actions.append(action)
                 buf.log_probs.append(float(log_probs[k]))
@@ -313,7 +315,7 @@ class Trainer:
         for buf, last in zip(buffers, last_values):
             values = np.asarray(buf.values, dtype=np.float64)
             adv, ret = compute_gae(np.asarray(buf.rewards), values, last, self.cfg.gamma, self.cfg.gae_lambda)
-            obs += buf.observations
+            obs += buf.prepared
             masks += buf.masks
             acts += buf.actions
             logps += buf.log_probs
@@ -390,7 +392,8 @@ class Trainer:
             mean_episode_reward=mean_reward, best_mean_reward=self.best_mean_reward,
             best_improved=best_improved, snapshot=self.state_dict, update=self.update_count,
             global_step=self.global_step,
-            data=partial(_rollout_data, self.update_count, self.prev_episode, buffers, rollout)))
+            data=partial(_rollout_data, self.update_count, self.prev_episode, buffers, rollout,
+                         self.agent.exportable)))
         self.stopping = stopping
 
     @property
