@@ -40,3 +40,12 @@ METRICS_PATH = Path("metrics.json")
 # visualize
 FIGURES_DIR = Path("plots")
 EPISODE_GIFS_DIR = "episodes"      # inside FIGURES_DIR: one GIF (+ .json) per captured episode
+
+# sweep (stage `sweep` of sweeps/dvc.yaml): relative to its output folder, sweeps/
+SWEEP_TRIALS_DIR = "trials"                       # trials/<trial id>/ = one run's folders
+SWEEP_TRIAL_META = "trial.json"                   # inside each trial folder, the driver's record
+SWEEP_EPISODES = Path("results/episodes.parquet")
+SWEEP_TRIALS_TABLE = Path("results/trials.csv")
+SWEEP_METRICS = Path("metrics.json")
+SWEEP_FIGURES_DIR = Path("figures")
+SWEEP_LEARNING_CURVES = "learning_curves.png"     # inside SWEEP_FIGURES_DIR
