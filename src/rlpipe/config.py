@@ -13,7 +13,6 @@ import dataclasses
 import hashlib
 import json
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Union
@@ -21,8 +20,8 @@ from typing import Any, Mapping, Union
 import yaml
 
 from rlpipe.config_build import (  # noqa: F401 - re-exported: sections and environments use them
-    AUTO, ConfigError, _check, _field, build, in_range, int_or_auto, non_negative, one_of,
-    positive, relative_path, resolve_interval,
+    AUTO, ConfigError, _check, _field, bool_or_auto, build, device_name, in_range, int_or_auto,
+    non_negative, one_of, positive, relative_path, resolve_interval,
 )
 from rlpipe.envs import DEFAULT_ENV_ID
 from rlpipe.plots.registry import FIGURE_FORMATS, FIGURE_NAMES
@@ -73,20 +72,6 @@ class AgentConfig:
     def validate(self, s: str) -> None:
         _check(len(self.mlp_hidden) > 0, f"{s}.mlp_hidden",
                "must list at least one hidden layer size, e.g. [64, 64]", list(self.mlp_hidden))
-
-
-_DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
-
-
-def device_name(key: str, v: Any) -> None:
-    """'auto', 'cpu', 'cuda' or 'cuda:N' (whether that GPU exists is checked when training starts)."""
-    _check(bool(_DEVICE.match(v)), key, "must be 'auto', 'cpu', 'cuda' or 'cuda:N'", v)
-
-
-def bool_or_auto(key: str, v: Any) -> None:
-    """true, false, or the string 'auto' (exact spelling)."""
-    if isinstance(v, str):
-        _check(v == AUTO, key, f"must be true, false or '{AUTO}'", v)
 
 
 @dataclass(frozen=True)
@@ -143,14 +128,6 @@ class TrainConfig:
     #: auto = on for continuous control (flat observations, Box actions), off otherwise
     #: (graph observations, Discrete/MultiDiscrete actions). See docs/SPACES.md.
     normalize_observations: Union[bool, str] = _field(AUTO, bool_or_auto, "true, false or 'auto'")
-
-
-def normalizes_observations(setting: bool | str, observation_kind: str, action_kind: str) -> bool:
-    """Resolve ``train.normalize_observations``: ``auto`` is on for flat observations with Box
-    actions (continuous control), off for graph observations and discrete actions."""
-    if setting == AUTO:
-        return observation_kind == "flat" and action_kind == "box"
-    return bool(setting)
 
 
 @dataclass(frozen=True)

@@ -100,6 +100,6 @@ def test_agent_on_cuda_samples_and_updates():
     ("auto", "flat", "multi_discrete", False), ("auto", "graph", "discrete", False),
     (True, "graph", "discrete", True), (False, "flat", "box", False)])
 def test_normalize_observations_auto_is_on_for_continuous_control_only(setting, obs, act, on):
-    from rlpipe.config import normalizes_observations
+    from rlpipe.agents.normalize import resolve_normalization
 
-    assert normalizes_observations(setting, obs, act) is on
+    assert resolve_normalization(setting, obs, act) is on

@@ -27,6 +27,14 @@ DEFAULT_EPSILON = 1e-8
 _INITIAL_COUNT = 1e-4  # as in SB3 / gymnasium: the first batch dominates, no division by zero
 
 
+def resolve_normalization(setting: bool | str, observation_kind: str, action_kind: str) -> bool:
+    """``train.normalize_observations``: ``auto`` is on for flat observations with Box actions
+    (continuous control), off for graph observations and discrete actions (docs/SPACES.md)."""
+    if setting == "auto":
+        return observation_kind == "flat" and action_kind == "box"
+    return bool(setting)
+
+
 class RunningMeanStd:
     """Running mean and (population) variance of a stream of batches.
 

@@ -18,7 +18,7 @@ import torch
 from rlpipe import checkpoints as ckpt
 from rlpipe.agents.device import describe_device, resolve_device
 from rlpipe.agents.spaces import check_spaces
-from rlpipe.config import ConfigError, Params, fingerprint, normalizes_observations, params_digest
+from rlpipe.config import ConfigError, Params, fingerprint, params_digest
 from rlpipe.envs import contract
 from rlpipe.errors import CheckpointError, RlpipeError
 from rlpipe.events import RunInfo
@@ -45,11 +45,12 @@ def build_components(params: Params, device: torch.device | None = None):
     envs = [make_env(params.env, settings) for _ in range(params.train.num_envs)]
     # imported after the envs: a bad env.id fails without the seconds torch_geometric takes
     from rlpipe.agents.algorithms import build_algorithm
+    from rlpipe.agents.normalize import resolve_normalization
     from rlpipe.agents.policy import build_agent
 
     obs_spec, act_spec = check_spaces(envs[0].observation_space, envs[0].action_space)
-    normalize = normalizes_observations(params.train.normalize_observations, obs_spec.kind,
-                                        act_spec.kind)
+    normalize = resolve_normalization(params.train.normalize_observations, obs_spec.kind,
+                                      act_spec.kind)
     agent = build_agent(envs[0].observation_space, envs[0].action_space, params.agent, normalize,
                         resolve_device(params.train.device) if device is None else device)
     return envs, agent, build_algorithm(agent, params.train)
