@@ -60,8 +60,13 @@ class AgentConfig:
     hidden_dim: int = _field(32, in_range(1, 4096))
     #: attention heads per GAT layer (hidden layers concatenate them, the last averages them).
     heads: int = _field(4, in_range(1, 64))
-    #: message-passing (GAT) layers of the actor and of the critic.
-    gat_layers: int = _field(2, in_range(1, 16))
+    #: message-passing layers of the actor and of the critic; 0 = none (the ablation): a per-node
+    #: MLP of the same widths over the same node features, same heads and critic pooling.
+    gat_layers: int = _field(2, in_range(0, 16))
+    #: message-passing layer kind: gat (GATConv, edge features in the attention logits), gatv2
+    #: (GATv2Conv, dynamic attention, the same), transformer (TransformerConv, edge features in
+    #: the attention logits and in the messages).
+    conv: str = _field("gat", one_of("gat", "gatv2", "transformer"))
     #: dropout on the attention coefficients while training.
     dropout: float = _field(0.0, in_range(0.0, 0.9))
     #: hidden layer sizes of the MLP actor and critic (flat observations).

@@ -90,9 +90,10 @@ class GraphActorCritic(_ActorCritic):
 
     def __init__(self, observations: ObservationSpec, actions: ActionSpec, cfg: AgentConfig):
         super().__init__(observations, actions)
-        node_dim, edge_dim = observations.dim, observations.edge_dim
-        self.actor = GATActor(node_dim, cfg.hidden_dim, cfg.heads, cfg.gat_layers, cfg.dropout, edge_dim)
-        self.critic = GATCritic(node_dim, cfg.hidden_dim, cfg.heads, cfg.gat_layers, cfg.dropout, edge_dim)
+        net = (observations.dim, cfg.hidden_dim, cfg.heads, cfg.gat_layers, cfg.dropout,
+               observations.edge_dim, cfg.conv)
+        self.actor = GATActor(*net)
+        self.critic = GATCritic(*net)
 
     def collate(self, observations: Sequence[Any]) -> GraphBatch:
         return collate_graphs(observations).to(self.device)
