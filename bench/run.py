@@ -6,8 +6,8 @@ measured in the same run, and (re)writes its section of BENCHMARKS.md.
     python bench/run.py --quick --no-write   # tiny sizes, a smoke run (BENCHMARKS.md untouched)
 
 Benchmarks: logging, live, throughput, summarize, visualize, dvc, resume, learning, sweep,
-service_chain, ablation_graph_deploy (see each ``bench/bench_*.py`` docstring). ``--quick`` never
-writes BENCHMARKS.md unless ``--write`` is given.
+service_chain, ablation_graph_deploy, sb3 (see each ``bench/bench_*.py`` docstring). ``--quick``
+never writes BENCHMARKS.md unless ``--write`` is given.
 Exit status: 0 when every benchmark ran (missed targets are reported, not failures), 1 when one
 raised.
 """
@@ -38,6 +38,7 @@ BENCHMARKS = {
     "sweep": ("bench_sweep", "run"),
     "service_chain": ("bench_service_chain", "run"),
     "ablation_graph_deploy": ("bench_service_chain", "run_graph_deploy"),
+    "sb3": ("bench_sb3", "run"),
 }
 TITLES = {
     "summarize": "summarize: stage vs bare pyarrow, start-up",

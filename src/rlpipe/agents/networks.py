@@ -153,18 +153,26 @@ class GATCritic(nn.Module):
 
 
 class MLPActor(nn.Module):
-    """Logits over a Discrete action space from a flat observation.
+    """The policy's parameters from a flat observation: logits (``Discrete``, ``MultiDiscrete``)
+    or Gaussian means (``Box``).
+
+    With ``log_std_dim > 0`` the actor also holds ``log_std``, a learned state-independent
+    log standard deviation per action dimension (``Box`` actions), initialised to ``log_std_init``.
 
     Shapes:
         - input: obs [B, obs_dim]
-        - output: logits [B, n_actions]; :meth:`embed` gives the last hidden layer [B, hidden[-1]]
+        - output: [B, n_outputs]; :meth:`embed` gives the last hidden layer [B, hidden[-1]]
+        - log_std: [log_std_dim]
     """
 
-    def __init__(self, obs_dim: int, n_actions: int, hidden: Sequence[int] = (64, 64)):
+    def __init__(self, obs_dim: int, n_outputs: int, hidden: Sequence[int] = (64, 64),
+                 log_std_dim: int = 0, log_std_init: float = 0.0):
         super().__init__()
         self.body = _mlp([obs_dim, *hidden], act=nn.Tanh)
         self.body.append(nn.Tanh())
-        self.head = _mlp([hidden[-1], n_actions], last_gain=0.01)
+        self.head = _mlp([hidden[-1], n_outputs], last_gain=0.01)
+        if log_std_dim > 0:
+            self.log_std = nn.Parameter(torch.full((log_std_dim,), float(log_std_init)))
 
     def embed(self, obs: torch.Tensor) -> torch.Tensor:
         return self.body(obs)
