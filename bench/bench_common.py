@@ -248,7 +248,7 @@ _SECTION_RE = re.compile(r"<!-- bench:(?P<name>[\w-]+):start -->\n(?P<body>.*?)<
                          re.S)
 _CHECKS_RE = re.compile(r"<!-- bench-checks (?P<json>.*?) -->")
 ORDER = ("summary", "logging", "throughput", "summarize", "visualize", "dvc", "resume", "learning",
-         "sweep")
+         "sweep", "service_chain", "ablation_graph_deploy", "sb3")
 
 
 def render_section(res: Result) -> str:

@@ -1,12 +1,13 @@
 """rlpipe benchmarks, one command: each prints its figures and its ratio against a reference
 measured in the same run, and (re)writes its section of BENCHMARKS.md.
 
-    python bench/run.py                      # everything, full sizes (about 30-40 min on 2 cores)
+    python bench/run.py                      # everything, full sizes (about 1.5 h on 2 cores)
     python bench/run.py --only logging dvc   # some of them
     python bench/run.py --quick --no-write   # tiny sizes, a smoke run (BENCHMARKS.md untouched)
 
-Benchmarks: logging, live, throughput, summarize, visualize, dvc, resume, learning, sweep (see each
-``bench/bench_*.py`` docstring). ``--quick`` never writes BENCHMARKS.md unless ``--write`` is given.
+Benchmarks: logging, live, throughput, summarize, visualize, dvc, resume, learning, sweep,
+service_chain, ablation_graph_deploy, sb3 (see each ``bench/bench_*.py`` docstring). ``--quick``
+never writes BENCHMARKS.md unless ``--write`` is given.
 Exit status: 0 when every benchmark ran (missed targets are reported, not failures), 1 when one
 raised.
 """
@@ -35,10 +36,15 @@ BENCHMARKS = {
     "resume": ("bench_resume", "run"),
     "learning": ("bench_learning", "run"),
     "sweep": ("bench_sweep", "run"),
+    "service_chain": ("bench_service_chain", "run"),
+    "ablation_graph_deploy": ("bench_service_chain", "run_graph_deploy"),
+    "sb3": ("bench_sb3", "run"),
 }
 TITLES = {
     "summarize": "summarize: stage vs bare pyarrow, start-up",
     "visualize": "visualize: the whole stage on 10k episodes + 2000 embeddings",
+    "ablation_graph_deploy": "ablation_graph_deploy: GAT-PPO vs no message passing on "
+                             "rlpipe/GraphDeploy-v0",
 }
 
 

@@ -20,8 +20,8 @@ from typing import Any, Mapping, Union
 import yaml
 
 from rlpipe.config_build import (  # noqa: F401 - re-exported: sections and environments use them
-    AUTO, ConfigError, _check, _field, build, in_range, int_or_auto, non_negative, one_of,
-    positive, relative_path, resolve_interval,
+    AUTO, ConfigError, _check, _field, bool_or_auto, build, device_name, in_range, int_or_auto,
+    non_negative, one_of, positive, relative_path, resolve_interval,
 )
 from rlpipe.envs import DEFAULT_ENV_ID
 from rlpipe.plots.registry import FIGURE_FORMATS, FIGURE_NAMES
@@ -60,12 +60,19 @@ class AgentConfig:
     hidden_dim: int = _field(32, in_range(1, 4096))
     #: attention heads per GAT layer (hidden layers concatenate them, the last averages them).
     heads: int = _field(4, in_range(1, 64))
-    #: message-passing (GAT) layers of the actor and of the critic.
-    gat_layers: int = _field(2, in_range(1, 16))
+    #: message-passing layers of the actor and of the critic; 0 = none (the ablation): a per-node
+    #: MLP of the same widths over the same node features, same heads and critic pooling.
+    gat_layers: int = _field(2, in_range(0, 16))
+    #: message-passing layer kind: gat (GATConv, edge features in the attention logits), gatv2
+    #: (GATv2Conv, dynamic attention, the same), transformer (TransformerConv, edge features in
+    #: the attention logits and in the messages).
+    conv: str = _field("gat", one_of("gat", "gatv2", "transformer"))
     #: dropout on the attention coefficients while training.
     dropout: float = _field(0.0, in_range(0.0, 0.9))
     #: hidden layer sizes of the MLP actor and critic (flat observations).
     mlp_hidden: tuple[int, ...] = _field((64, 64), in_range(1, 8192))
+    #: initial log standard deviation of the Gaussian policy (Box actions); 0.0 = std 1.
+    log_std_init: float = _field(0.0, in_range(-20.0, 5.0))
 
     def validate(self, s: str) -> None:
         _check(len(self.mlp_hidden) > 0, f"{s}.mlp_hidden",
@@ -118,6 +125,14 @@ class TrainConfig:
     torch_threads: int = _field(1, in_range(0, 256))  # 0 = torch's default
     #: show a tqdm bar on the console.
     progress_bar: bool = _field(True)
+    #: where the networks and update batches live (environments stay on the CPU): auto = CUDA
+    #: when torch sees a GPU, else the CPU; cuda / cuda:N without that GPU is an error
+    #: (docs/DEVICES.md). Not part of the fingerprint: a run resumes on any device.
+    device: str = _field("cpu", device_name)
+    #: running mean/variance normalization of observations, checkpointed with the run;
+    #: auto = on for continuous control (flat observations, Box actions), off otherwise
+    #: (graph observations, Discrete/MultiDiscrete actions). See docs/SPACES.md.
+    normalize_observations: Union[bool, str] = _field(AUTO, bool_or_auto, "true, false or 'auto'")
 
 
 @dataclass(frozen=True)
@@ -364,7 +379,8 @@ def load_params(path: str | os.PathLike = "params.yaml") -> Params:
 
 # Settings that do not change what a run computes: changing them never blocks a resume.
 FINGERPRINT_EXCLUDED = {
-    "train": {"episodes", "on_mismatch", "progress_bar", "on_nan"},
+    # device: a checkpoint resumes on any device (docs/DEVICES.md)
+    "train": {"episodes", "on_mismatch", "progress_bar", "on_nan", "device"},
     "experiment": None,  # whole section
     "checkpoint": None,
     "capture": None,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from dataclasses import field, fields
 from pathlib import Path
 from typing import Any, Callable, Mapping, Union, get_args, get_origin, get_type_hints
@@ -190,3 +191,17 @@ def relative_path(key: str, value: str) -> None:
         "must be a relative path inside the repository (no absolute path, no '..')",
         value,
     )
+
+
+_DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
+
+
+def device_name(key: str, v: Any) -> None:
+    """'auto', 'cpu', 'cuda' or 'cuda:N' (whether that GPU exists is checked when training starts)."""
+    _check(bool(_DEVICE.match(v)), key, "must be 'auto', 'cpu', 'cuda' or 'cuda:N'", v)
+
+
+def bool_or_auto(key: str, v: Any) -> None:
+    """true, false, or the string 'auto' (exact spelling)."""
+    if isinstance(v, str):
+        _check(v == AUTO, key, f"must be true, false or '{AUTO}'", v)

@@ -46,6 +46,9 @@ class RunInfo:
     env: EnvDescription            # what the environment declares (environment contract)
     agent_kind: str                # "graph" | "flat"
     notes: tuple[str, ...] = ()    # warnings found before the run (e.g. skipped checkpoints)
+    action_layout: Any = None      # rlpipe.action_log.ActionLayout: how the logs record actions
+    device: str = "cpu"            # where the networks run, e.g. "cuda:0 (NVIDIA H200)"
+    normalize_observations: bool = False
 
 
 @dataclass(frozen=True)
@@ -53,11 +56,14 @@ class EpisodeRecord:
     """One finished episode.
 
     Shapes (L = episode length):
-        - actions, rewards, values, log_probs, entropies: [L]
+        - actions: [L] (Discrete), [L, K] (MultiDiscrete), [L, D] float (Box: the unclipped
+          samples; the environment received them clipped)
+        - rewards, values, log_probs, entropies: [L]
         - reference_actions: [L] int (one action of the reference set) or None
         - valid: [L] bool or None (None when the environment reports no validity)
         - step_summaries: {name: [L]}
-        - observations: L observations as the environment returned them (a reference)
+        - observations: L observations as the environment returned them (a reference); the
+          agent sees them through ``agent.preprocess`` (flattened, normalized when that is on)
     """
 
     episode: int

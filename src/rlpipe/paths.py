@@ -10,6 +10,7 @@ from pathlib import Path
 EPISODES_CSV = "episodes.csv"
 UPDATES_CSV = "updates.csv"
 STEPS_CSV = "steps.csv"
+ACTIONS_CSV = "actions.csv"  # per-dimension action histograms (Box / MultiDiscrete actions)
 TEXT_LOG = "agent_training.log"
 RUN_JSON = "run.json"
 TENSORBOARD_DIR = "tensorboard"
@@ -32,6 +33,7 @@ ARCHIVE_DIR = "archive"
 
 # summarize
 SUMMARY_DIR = Path("data/summary")
+ACTIONS_PARQUET = "actions.parquet"
 PLOT_SERIES_DIR = Path("data/plots")
 METRICS_PATH = Path("metrics.json")
 

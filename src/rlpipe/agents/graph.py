@@ -36,6 +36,13 @@ class GraphBatch:
     def num_graphs(self) -> int:
         return int(self.ptr.numel() - 1)
 
+    def to(self, device: torch.device) -> "GraphBatch":
+        """The same batch on ``device`` (itself when it is already there)."""
+        if self.x.device == torch.device(device):
+            return self
+        return GraphBatch(*(t.to(device) for t in (self.x, self.edge_index, self.edge_attr,
+                                                    self.batch, self.ptr)))
+
 
 def collate_graphs(graphs: Sequence) -> GraphBatch:
     """Collate ``GraphInstance``-like objects (``nodes``, ``edges``, ``edge_links`` [E, 2])."""

@@ -5,13 +5,14 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from rlpipe.action_log import ACTIONS_COLUMNS, ActionLayout, action_cells, histogram_rows
 from rlpipe.config import WandbConfig, resolve_interval
 from rlpipe.contracts import EPISODE_COLUMNS, STEP_COLUMNS, UPDATE_COLUMNS
 from rlpipe.events import EpisodeRecord, RolloutEnd, RunInfo, RunResult, UpdateRecord
 from rlpipe.hooks.base import Hook
 from rlpipe.hooks.scalar_sinks import ScalarStream, TensorBoardLog, WandbLog, flat_params
 from rlpipe.hooks.writers import CSVLog, Recorder
-from rlpipe.paths import EPISODES_CSV, STEPS_CSV, TENSORBOARD_DIR, UPDATES_CSV, WANDB_DIR
+from rlpipe.paths import ACTIONS_CSV, EPISODES_CSV, STEPS_CSV, TENSORBOARD_DIR, UPDATES_CSV, WANDB_DIR
 
 # update statistic key (algorithms.py) -> updates.csv column
 UPDATE_STATS = {
@@ -51,6 +52,7 @@ class MetricsHook(Hook):
         self.episodes: CSVLog | None = None
         self.updates: CSVLog | None = None
         self.steps: CSVLog | None = None
+        self.actions: CSVLog | None = None     # actions.csv (Box and MultiDiscrete actions)
         self.tb: TensorBoardLog | None = None
         self.wandb: WandbLog | None = None
         self.notes: list[str] = []
@@ -61,10 +63,14 @@ class MetricsHook(Hook):
         self.episodes = CSVLog(self.directory / EPISODES_CSV,
                                EPISODE_COLUMNS + tuple(run.env.metric_names), "Episode", keep)
         self.updates = CSVLog(self.directory / UPDATES_CSV, UPDATE_COLUMNS, "Episode", keep)
+        self.action_layout = run.action_layout or ActionLayout("discrete")
         if self.step_interval > 0:
             self.steps = CSVLog(self.directory / STEPS_CSV,
-                                STEP_COLUMNS + tuple(run.env.step_summary_names), "Episode", keep)
-        for log in (self.episodes, self.updates, self.steps):
+                                STEP_COLUMNS + self.action_layout.step_columns
+                                + tuple(run.env.step_summary_names), "Episode", keep)
+        if self.action_layout.has_histograms:
+            self.actions = CSVLog(self.directory / ACTIONS_CSV, ACTIONS_COLUMNS, "Episode", keep)
+        for log in self._logs():
             if log is not None and keep and log.dropped_rows:
                 self.notes.append(f"{log.path.name}: dropped {log.dropped_rows} rows past episode {keep}")
             if log is not None and keep and log.missing_rows:
@@ -111,20 +117,25 @@ class MetricsHook(Hook):
         self.last_mean_reward = ep.mean_episode_reward
         if self.steps is not None:
             self._write_steps(ep)
+        if self.actions is not None:
+            self.actions.write_rows(histogram_rows(self.action_layout, ep.episode, ep.actions))
 
     def _write_steps(self, ep: EpisodeRecord) -> None:
         n = self.step_interval
         idx = range(0, ep.length, n)
         reference, valid = ep.reference_actions, ep.valid
-        summaries = [ep.step_summaries.get(name) for name in self.steps.columns[len(STEP_COLUMNS):]]
+        first_summary = len(STEP_COLUMNS) + len(self.action_layout.step_columns)
+        summaries = [ep.step_summaries.get(name) for name in self.steps.columns[first_summary:]]
+        cells, extra = action_cells(self.action_layout, ep.actions)
         rows = []
         for t in idx:
             rows.append((
-                ep.episode, t + 1, ep.global_step_start + t + 1, int(ep.actions[t]),
+                ep.episode, t + 1, ep.global_step_start + t + 1, cells[t],
                 float(ep.rewards[t]), float(ep.values[t]), float(ep.log_probs[t]),
                 float(ep.entropies[t]),
                 None if reference is None else int(reference[t]),
                 None if valid is None else bool(valid[t]),
+                *extra[t],
                 *[None if s is None else float(s[t]) for s in summaries],
             ))
         self.steps.write_rows(rows)
@@ -143,9 +154,12 @@ class MetricsHook(Hook):
 
     def on_rollout_end(self, rollout: RolloutEnd) -> None:
         # durable before a checkpoint that covers these rows can be written
-        for log in (self.episodes, self.updates, self.steps):
-            if log is not None:
-                log.flush(fsync=True)
+        for log in self._logs():
+            log.flush(fsync=True)
+
+    def _logs(self) -> list[CSVLog]:
+        return [log for log in (self.episodes, self.updates, self.steps, self.actions)
+                if log is not None]
 
     def on_train_end(self, run: RunInfo, result: RunResult) -> None:
         """A finished run: the final metrics, with the params as hyperparameters (TensorBoard)
@@ -163,9 +177,8 @@ class MetricsHook(Hook):
         self.close()
 
     def close(self) -> None:
-        for log in (self.episodes, self.updates, self.steps):
-            if log is not None:
-                log.close()
+        for log in self._logs():
+            log.close()
         if self.tb is not None:
             self.tb.flush()
             self.tb.close()

@@ -74,6 +74,8 @@ class TextLogHook(Hook):
             self.logger.info("run start: %s on %s, %d episodes, %d envs, seed %d; params digest %s, "
                              "fingerprint %s", p.train.algo.upper(), p.env.id, run.target_episodes,
                              p.train.num_envs, p.train.seed, run.params_digest, run.fingerprint)
+        self.logger.info("device: %s (train.device: %s); observation normalization %s", run.device,
+                         p.train.device, "on" if run.normalize_observations else "off")
 
     def note(self, message: str) -> None:
         self.logger.info(message)

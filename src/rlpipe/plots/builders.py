@@ -26,9 +26,17 @@ def loss(ctx):
 
 
 def actions(ctx):
-    from rlpipe.plots import training
+    """Per-dimension histograms for Box / MultiDiscrete actions (actions.parquet has rows),
+    else the action counts of steps.parquet (Discrete)."""
+    from rlpipe.plots import action_dims, training
 
-    return [lambda: training.actions_figure(ctx.table("steps"), ctx.vis.smoothing)]
+    def build():
+        hist = ctx.table("actions")
+        if len(hist):
+            return action_dims.action_dimensions_figure(hist, ctx.vis.smoothing)
+        return training.actions_figure(ctx.table("steps"), ctx.vis.smoothing)
+
+    return [build]
 
 
 def entropy(ctx):

@@ -24,8 +24,9 @@ class FigureSpec:
         name: the value listed in ``visualize.figures``.
         outputs: files it writes under ``plots/`` (dvc.yaml declares each).
         titles: one title per output (also the title of its placeholder).
-        tables: summary tables it reads (``episodes``, ``updates``, ``steps``); a missing table
-            fails the stage before anything is written.
+        tables: summary tables it reads (``episodes``, ``updates``, ``steps``, ``actions``); a
+            missing table fails the stage before anything is written (``actions`` is optional:
+            missing = no rows).
         captures: capture files it reads (``embeddings``, ``attention``, ``trace``); missing
             captures give a placeholder and a note.
         builder: ``module:function``; ``function(ctx)`` returns one callable per output, each
@@ -60,9 +61,11 @@ FIGURES: tuple[FigureSpec, ...] = (
                description="episode return and its moving average, mean episode reward"),
     FigureSpec("loss", ("loss.png",), ("Losses",), ("updates", "episodes"), (), _B + "loss",
                description="actor and critic losses per update"),
-    FigureSpec("actions", ("actions.png",), ("Action distribution",), ("steps",), (),
+    FigureSpec("actions", ("actions.png",), ("Action distribution",), ("steps", "actions"), (),
                _B + "actions",
-               description="action frequency per window of episodes; chosen vs reference actions"),
+               description="action frequency per window of episodes; chosen vs reference actions "
+                           "(Discrete); per-dimension histograms (Box) or per-component counts "
+                           "(MultiDiscrete) per window"),
     FigureSpec("entropy", ("entropy.png",), ("Policy entropy",), ("updates", "episodes"), (),
                _B + "entropy", description="policy entropy per update"),
     FigureSpec("value", ("value.png",), ("Value function",), ("steps", "updates"), (),

@@ -16,6 +16,8 @@ from typing import Iterator
 import torch
 
 from rlpipe import checkpoints as ckpt
+from rlpipe.agents.device import describe_device, resolve_device
+from rlpipe.agents.spaces import check_spaces
 from rlpipe.config import ConfigError, Params, fingerprint, params_digest
 from rlpipe.envs import contract
 from rlpipe.errors import CheckpointError, RlpipeError
@@ -36,15 +38,21 @@ from rlpipe.train.trainer import EnvironmentFailure, Trainer
 EXIT_OK, EXIT_NAN, EXIT_SIGINT, EXIT_SIGTERM = 0, 3, 130, 143
 
 
-def build_components(params: Params):
-    """Environments, agent and algorithm for ``params`` (no files touched)."""
+def build_components(params: Params, device: torch.device | None = None):
+    """Environments, agent and algorithm for ``params`` (no files touched); ``device`` defaults
+    to ``train.device`` resolved on this machine."""
     settings = env_settings(params.env)
     envs = [make_env(params.env, settings) for _ in range(params.train.num_envs)]
     # imported after the envs: a bad env.id fails without the seconds torch_geometric takes
     from rlpipe.agents.algorithms import build_algorithm
+    from rlpipe.agents.normalize import resolve_normalization
     from rlpipe.agents.policy import build_agent
 
-    agent = build_agent(envs[0].observation_space, envs[0].action_space, params.agent)
+    obs_spec, act_spec = check_spaces(envs[0].observation_space, envs[0].action_space)
+    normalize = resolve_normalization(params.train.normalize_observations, obs_spec.kind,
+                                      act_spec.kind)
+    agent = build_agent(envs[0].observation_space, envs[0].action_space, params.agent, normalize,
+                        resolve_device(params.train.device) if device is None else device)
     return envs, agent, build_algorithm(agent, params.train)
 
 
@@ -127,6 +135,7 @@ def _num_nodes(obs) -> int:
 def train(params: Params, root: Path = Path("."), extra_hooks=(), console: bool = True) -> int:
     """Train per ``params`` in ``root``; resume from the newest valid checkpoint. Returns an exit code."""
     root = Path(root)
+    device = resolve_device(params.train.device)  # a missing GPU is a params error: before any file
     fp = fingerprint(params)
     target = params.train.episodes
     ckpt_dir = root / params.checkpoint.directory
@@ -155,7 +164,7 @@ def train(params: Params, root: Path = Path("."), extra_hooks=(), console: bool 
     # (bench/ measured 3.3 s vs 2.1 s per update); flushing them to zero costs no accuracy.
     torch.set_flush_denormal(True)
     torch.manual_seed(params.train.seed)  # network initialisation is part of the seeded run
-    envs, agent, algorithm = build_components(params)
+    envs, agent, algorithm = build_components(params, device)
     hooks = HookList()
     trainer = Trainer(params, envs, agent, algorithm, hooks)
     trainer.seed(params.train.seed)
@@ -186,6 +195,9 @@ def train(params: Params, root: Path = Path("."), extra_hooks=(), console: bool 
         restart_reason=restart_reason,
         env=trainer.env_description,
         agent_kind=agent.kind,
+        action_layout=agent.actions.layout(),
+        device=describe_device(agent.device),
+        normalize_observations=agent.normalizer is not None,
         notes=tuple(f"skipped checkpoint: {m}" for m in plan.skipped) + ((
             f"removed {removed} temporary files left by an interrupted run",) if removed else ())
         + ((plan.migrated,) if plan.migrated and plan.state is not None else ()),
