@@ -427,13 +427,10 @@ def params_digest(params: Params) -> str:
 
 
 def load_sections(path: str | os.PathLike, names: tuple[str, ...]) -> dict[str, Any]:
-    """Read ``params.yaml`` and validate only the named sections (a stage reads its own).
-
-    A name ``section.key`` gives that one setting of a section the stage does not own (visualize
-    reads ``train.gamma``): validated by the section's own field check, the rest of that section
-    neither read nor validated, a missing key giving the default. Unknown top-level sections are
-    still refused, so a misspelt section name is never ignored.
-    """
+    """Read ``params.yaml`` and validate only the named sections (a stage reads its own); a name
+    ``section.key`` is one setting of a section the stage does not own (visualize reads
+    ``train.gamma``), validated alone (the default when missing). Unknown top-level sections are
+    still refused, so a misspelt section name is never ignored."""
     data = read_params_file(path)
     if data is None:
         raise ConfigError(f"{path}: the file is empty (expected sections {', '.join(Params.SECTIONS)})")
@@ -442,12 +439,12 @@ def load_sections(path: str | os.PathLike, names: tuple[str, ...]) -> dict[str, 
     unknown = sorted(set(data) - set(Params.SECTIONS))
     if unknown:
         raise ConfigError(f"{unknown[0]}: unknown section (allowed: {', '.join(Params.SECTIONS)})")
-    return {n: _setting(data, n) if "." in n else build(Params.SECTIONS[n], data.get(n), n)
-            for n in names}
-
-
-def _setting(data: Mapping, name: str) -> Any:
-    section, key = name.split(".", 1)
-    values = data.get(section)
-    given = {key: values[key]} if isinstance(values, Mapping) and key in values else {}
-    return getattr(build(Params.SECTIONS[section], given, section), key)
+    out = {}
+    for name in names:
+        section, _, key = name.partition(".")
+        values = data.get(section)
+        if key:
+            values = {key: values[key]} if isinstance(values, Mapping) and key in values else {}
+        built = build(Params.SECTIONS[section], values, section)
+        out[name] = getattr(built, key) if key else built
+    return out
