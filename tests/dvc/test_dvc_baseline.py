@@ -48,6 +48,23 @@ def test_every_git_tracked_output_has_a_committed_baseline():
         assert target.is_file() or (target.is_dir() and any(target.iterdir())), path
 
 
+@pytest.mark.xfail(strict=True, reason="sweeps/dvc.yaml declares sweeps/metrics.json (git-tracked) "
+                   "and no default sweep's baseline is committed yet: a fresh clone's `dvc metrics "
+                   "show` says 'failed to load some metrics' for it")
+def test_every_pipeline_metrics_file_has_a_committed_baseline():
+    """dvc reads the metrics of every dvc.yaml in the repository, sweeps/ included."""
+    missing = []
+    for dvc_yaml in sorted(REPO.glob("**/dvc.yaml")):
+        if ".dvc" in dvc_yaml.parts or "tests" in dvc_yaml.parts:
+            continue
+        for stage in (yaml.safe_load(dvc_yaml.read_text()).get("stages") or {}).values():
+            for entry in stage.get("metrics", []):
+                path = next(iter(entry)) if isinstance(entry, dict) else entry
+                if not (dvc_yaml.parent / path).is_file():
+                    missing.append((dvc_yaml.parent / path).relative_to(REPO).as_posix())
+    assert not missing, missing
+
+
 def files_of(path: Path) -> list[Path]:
     return sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
 
