@@ -111,7 +111,8 @@ def busy_processes(min_cpu: float = 20.0) -> list[str]:
                 stat = (d / "stat").read_text()
                 rest = stat[stat.rindex(")") + 2:].split()
                 ticks = int(rest[11]) + int(rest[12])
-                cmd = (d / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+                cmd = " ".join((d / "cmdline").read_bytes().replace(b"\0", b" ")
+                               .decode(errors="replace").split())  # one line, for the tables
                 out[int(d.name)] = (ticks, cmd)
             except (OSError, ValueError, IndexError):
                 continue
@@ -246,7 +247,9 @@ repetitions, medians), and each section says what the load was.
 _SECTION_RE = re.compile(r"<!-- bench:(?P<name>[\w-]+):start -->\n(?P<body>.*?)<!-- bench:(?P=name):end -->\n?",
                          re.S)
 _CHECKS_RE = re.compile(r"<!-- bench-checks (?P<json>.*?) -->")
-ORDER = ("summary", "logging", "throughput", "dense", "scaling", "train_stage", "summarize", "visualize", "dvc", "resume", "learning")
+ORDER = ("summary", "logging", "throughput", "dense", "scaling", "train_stage", "summarize",
+         "visualize", "dvc", "resume", "learning", "sweep", "service_chain", "ablation_graph_deploy",
+         "sb3")
 
 
 def render_section(res: Result) -> str:

@@ -24,6 +24,7 @@ the other processes disturb least.
 """
 from __future__ import annotations
 
+import dataclasses
 import time
 
 from bench_common import QUICK_AGENT, QUICK_ENV, Result, fmt_runs, median, say
@@ -96,23 +97,30 @@ def record_rollouts(quick: bool, iters: int, warm: int):
     params, trainer = make_trainer(quick)
     for _ in range(warm):
         trainer._iteration()
-    rollouts = []
-    orig = trainer.algorithm.update
+    rollouts, stored = [], []
+    agent = trainer.agent
+    orig, orig_store = trainer.algorithm.update, agent.batch_store
+
+    def batch_store(observations):   # keep the observation list the rollout's batch is made of
+        stored.append(list(observations))
+        return orig_store(observations)
 
     def update(rollout):
-        rollouts.append((rollout, torch.get_rng_state()))
+        rollouts.append((dataclasses.replace(rollout, observations=stored[-1]),
+                         torch.get_rng_state()))
         return orig(rollout)
 
-    trainer.algorithm.update = update
+    agent.batch_store, trainer.algorithm.update = batch_store, update
     for _ in range(iters):
         trainer._iteration()
-    trainer.algorithm.update = orig
+    agent.batch_store, trainer.algorithm.update = orig_store, orig
     return params, trainer, rollouts
 
 
 def replay(agent, algorithm, rollout, rng_state, path: str) -> tuple[float, float]:
     """(CPU s, wall s) of the update's forward+backward over its minibatches, by ``path``:
-    ``today`` collates every minibatch and runs PyG's layers; others collate once and select."""
+    ``today`` collates every minibatch and runs PyG's layers; the others collate the rollout once
+    (``agent.batch_store``, timed) and select. ``rollout.observations`` is the list."""
     import torch
 
     _set_path(agent, "pyg" if path == "today" else path)
@@ -122,9 +130,10 @@ def replay(agent, algorithm, rollout, rng_state, path: str) -> tuple[float, floa
     agent.critic.train()
     cfg = algorithm.cfg
     c0, w0 = time.process_time(), time.perf_counter()
-    collated = None if path == "today" else agent.collate(rollout.observations)
+    if path != "today":
+        rollout = dataclasses.replace(rollout, observations=agent.batch_store(rollout.observations))
     for idx in algorithm.minibatches_of(len(rollout)):
-        pg, v, ent, _ = algorithm.losses(rollout, idx, collated)
+        pg, v, ent, _ = algorithm.losses(rollout, idx)
         (pg - cfg.ent_coef * ent + cfg.vf_coef * v).backward()
     cpu, wall = time.process_time() - c0, time.perf_counter() - w0
     algorithm.actor_optim.zero_grad(set_to_none=True)
@@ -210,7 +219,8 @@ def floor(params, agent, rollout, rng_state, algorithm, reps: int) -> dict:
     import torch
 
     p = params.agent
-    batch = agent.collate(rollout.observations)
+    batch = agent.batch_store(rollout.observations)
+    rollout = dataclasses.replace(rollout, observations=batch)
     idx = next(iter(algorithm.minibatches_of(len(rollout))))
     mb = agent.select(batch, idx)
     n_tot, e_plain = mb.x.shape[0], int((mb.edge_index[0] != mb.edge_index[1]).sum())
@@ -229,7 +239,7 @@ def floor(params, agent, rollout, rng_state, algorithm, reps: int) -> dict:
             net.encoder.forward_dense(b.dense).sum().backward()
 
     def whole():
-        pg, v, ent, _ = algorithm.losses(rollout, idx, batch)
+        pg, v, ent, _ = algorithm.losses(rollout, idx)
         (pg + v).backward()
 
     encoders(), whole()

@@ -82,19 +82,20 @@ def hook_profile(params, workdir: Path) -> tuple[float, dict[str, float]]:
     from rlpipe.hooks import base
 
     spent: dict[str, float] = defaultdict(float)
-    original = base.HookList._emit
+    original = base.HookList._call
 
-    def timed_emit(self, name, *args):
-        for h in self.hooks:
-            t = time.perf_counter()
-            getattr(h, name)(*args)
-            spent[f"{type(h).__name__}.{name}"] += time.perf_counter() - t
+    def timed_call(self, hook, name, *args):
+        t = time.perf_counter()
+        try:
+            return original(self, hook, name, *args)
+        finally:
+            spent[f"{type(hook).__name__}.{name}"] += time.perf_counter() - t
 
-    base.HookList._emit = timed_emit
+    base.HookList._call = timed_call
     try:
         wall, _, _ = run_with_hooks(params, workdir)
     finally:
-        base.HookList._emit = original
+        base.HookList._call = original
     return wall, dict(spent)
 
 

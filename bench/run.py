@@ -1,12 +1,14 @@
 """rlpipe benchmarks, one command: each prints its figures and its ratio against a reference
 measured in the same run, and (re)writes its section of BENCHMARKS.md.
 
-    python bench/run.py                      # everything, full sizes (about 30-40 min on 2 cores)
+    python bench/run.py                      # everything, full sizes (about 1.5 h on 2 cores)
     python bench/run.py --only logging dvc   # some of them
     python bench/run.py --quick --no-write   # tiny sizes, a smoke run (BENCHMARKS.md untouched)
 
-Benchmarks: logging, throughput, dense, scaling, train_stage, summarize, visualize, dvc, resume, learning (see each
-``bench/bench_*.py`` docstring). ``--quick`` never writes BENCHMARKS.md unless ``--write`` is given.
+Benchmarks: logging, live, throughput, dense, scaling, train_stage, summarize, visualize, dvc,
+resume, learning, sweep, service_chain, ablation_graph_deploy, sb3 (see each
+``bench/bench_*.py`` docstring). ``--quick`` never writes BENCHMARKS.md unless ``--write`` is
+given.
 Exit status: 0 when every benchmark ran (missed targets are reported, not failures), 1 when one
 raised.
 """
@@ -27,6 +29,7 @@ from bench_common import (BENCHMARKS_MD, machine, run_benchmark, say,  # noqa: E
 #: name -> (module, function); run in this order
 BENCHMARKS = {
     "logging": ("bench_logging", "run"),
+    "live": ("bench_live", "run"),
     "throughput": ("bench_throughput", "run"),
     "dense": ("bench_dense", "run"),
     "scaling": ("bench_scaling", "run"),
@@ -36,10 +39,16 @@ BENCHMARKS = {
     "dvc": ("bench_dvc", "run"),
     "resume": ("bench_resume", "run"),
     "learning": ("bench_learning", "run"),
+    "sweep": ("bench_sweep", "run"),
+    "service_chain": ("bench_service_chain", "run"),
+    "ablation_graph_deploy": ("bench_service_chain", "run_graph_deploy"),
+    "sb3": ("bench_sb3", "run"),
 }
 TITLES = {
     "summarize": "summarize: stage vs bare pyarrow, start-up",
     "visualize": "visualize: the whole stage on 10k episodes + 2000 embeddings",
+    "ablation_graph_deploy": "ablation_graph_deploy: GAT-PPO vs no message passing on "
+                             "rlpipe/GraphDeploy-v0",
 }
 
 

@@ -1,7 +1,8 @@
 """DVC stage `visualize`: figures from the summary tables and the training captures.
 
 Reads the `visualize` and `experiment` sections of params.yaml (experiment.directory holds
-`captures/`), `data/summary/{episodes,updates,steps}.parquet` and, when present,
+`captures/`) and `train.gamma` (the value figure discounts returns with it),
+`data/summary/{episodes,updates,steps}.parquet` and, when present,
 `<experiment.directory>/captures/`; writes the PNG/GIF files of `plots/` (the figure registry,
 docs/FIGURES.md). Run from the repository root: `python stages/visualize.py [--params params.yaml]`.
 Imports neither torch nor torch_geometric; draws with matplotlib's Agg backend.
@@ -15,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from rlpipe.stage_runner import stage_main  # noqa: E402
 
-SECTIONS = ("visualize", "experiment")
+SECTIONS = ("visualize", "experiment", "train.gamma")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,7 +1,14 @@
 """Shared fixtures: tiny params, a temporary git + DVC repository for end-to-end tests."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
+
+# One intra-op thread, as train's default (train.torch_threads: 1): the tests' tiny batches run
+# several times slower, and burn several times the CPU, with a thread per core on a busy machine
+# (measured 27 s against 6 s of CPU for tests/agents/test_algorithms.py on 2 shared cores).
+# Set before anything imports torch; subprocesses (stages, dvc) inherit it.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import pytest
 

@@ -124,9 +124,19 @@ def git(repo: Path, *args: str, **kw) -> subprocess.CompletedProcess:
     return run_cmd(["git", *args], repo, **kw)
 
 
+# The DVC tests check what DVC does with the stages (reruns, caching, experiments, remotes, plots
+# pages), not the figures, which tests/visualize draws: the figures drawn from captures (a t-SNE
+# worker process, attention heatmaps, the GIF: 3 of the tiny visualize run's 5 s of CPU) are
+# placeholder images in their repositories, so every `dvc repro` and experiment there is cheaper.
+DVC_TEST_PARAMS = {
+    "visualize": {"figures": ["reward", "loss", "actions", "entropy", "value", "performance"]},
+}
+
+
 def make_dvc_repo(repo: Path, overrides: dict | None = None) -> Path:
     """A fresh git + DVC repository at ``repo`` with this project's pipeline files, its DVC config
-    (default remote, plots HTML template) and tiny params; one commit."""
+    (default remote, plots HTML template) and tiny params (TINY_PARAMS, DVC_TEST_PARAMS, then
+    ``overrides``); one commit."""
     repo = Path(repo)
     repo.mkdir(parents=True)
     for name in ("dvc.yaml", ".gitignore", ".dvcignore"):
@@ -136,7 +146,8 @@ def make_dvc_repo(repo: Path, overrides: dict | None = None) -> Path:
     shutil.copytree(REPO / "src", repo / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
     if (REPO / "dvc_plots_template").exists():
         shutil.copytree(REPO / "dvc_plots_template", repo / "dvc_plots_template")
-    (repo / "params.yaml").write_text(yaml.safe_dump(project_params(overrides), sort_keys=False))
+    params = project_params(deep_update(DVC_TEST_PARAMS, overrides or {}))
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     git(repo, "init", "-q")
     git(repo, "config", "user.email", "test@rlpipe.local")
     git(repo, "config", "user.name", "rlpipe tests")
@@ -212,6 +223,7 @@ def exp_rows(repo: Path) -> dict[str, dict]:
 
 # --------------------------------------------------------------------------- comparing runs
 LOGS = ("episodes.csv", "updates.csv", "steps.csv")
+LIVE = ("live/metrics.json", "live/reward.csv", "live/losses.csv")  # the train stage's live files
 
 
 def tiny(**over):
@@ -240,10 +252,12 @@ def same_weights(a: dict, b: dict) -> bool:
 
 
 def assert_same_run(a: Path, b: Path) -> None:
-    """Byte-identical CSV logs and bit-identical newest checkpoints."""
+    """Byte-identical CSV logs and live files, bit-identical newest checkpoints."""
     for name in LOGS:
         assert (a / "training_output" / name).read_bytes() == \
             (b / "training_output" / name).read_bytes(), name
+    for name in LIVE:
+        assert (a / name).read_bytes() == (b / name).read_bytes(), name
     sa, sb = newest_state(a), newest_state(b)
     assert sa["episode"] == sb["episode"]
     assert same_weights(sa, sb)

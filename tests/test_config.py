@@ -72,3 +72,16 @@ def test_fingerprint_ignores_budget_logging_and_captures_only():
     for over in ({"train": {"actor_lr": 0.01}}, {"env": {"kwargs": {"num_nodes": 9}}}, {"agent": {"heads": 3}},
                  {"train": {"seed": 1}}):
         assert fingerprint(Params.from_dict(deep_update(TINY_PARAMS, over))) != fingerprint(base)
+
+
+def test_a_stage_reads_one_setting_of_another_section(tmp_path):
+    """visualize reads `train.gamma` alone: the rest of train is neither read nor validated."""
+    path = tmp_path / "params.yaml"
+    path.write_text("train:\n  gamma: 0.5\n  no_such_key: 1\nvisualize:\n  dpi: 60\n")
+    got = load_sections(path, ("visualize", "train.gamma"))
+    assert got["train.gamma"] == 0.5 and got["visualize"].dpi == 60
+    path.write_text("visualize: {}\n")
+    assert load_sections(path, ("train.gamma",))["train.gamma"] == 0.2  # the default
+    path.write_text("train:\n  gamma: 2.0\n")
+    with pytest.raises(ConfigError, match="train.gamma"):
+        load_sections(path, ("train.gamma",))

@@ -20,11 +20,11 @@ from typing import Any, Mapping, Union
 import yaml
 
 from rlpipe.config_build import (  # noqa: F401 - re-exported: sections and environments use them
-    AUTO, ConfigError, _check, _field, build, in_range, int_or_auto, non_negative, one_of,
-    positive, relative_path, resolve_interval,
+    AUTO, ConfigError, _check, _field, bool_or_auto, build, device_name, in_range, int_or_auto,
+    non_negative, one_of, positive, relative_path, resolve_interval,
 )
 from rlpipe.envs import DEFAULT_ENV_ID
-from rlpipe.plots.registry import FIGURE_NAMES
+from rlpipe.plots.registry import FIGURE_FORMATS, FIGURE_NAMES
 
 # --------------------------------------------------------------------------- sections
 @dataclass(frozen=True)
@@ -60,12 +60,19 @@ class AgentConfig:
     hidden_dim: int = _field(32, in_range(1, 4096))
     #: attention heads per GAT layer (hidden layers concatenate them, the last averages them).
     heads: int = _field(4, in_range(1, 64))
-    #: message-passing (GAT) layers of the actor and of the critic.
-    gat_layers: int = _field(2, in_range(1, 16))
+    #: message-passing layers of the actor and of the critic; 0 = none (the ablation): a per-node
+    #: MLP of the same widths over the same node features, same heads and critic pooling.
+    gat_layers: int = _field(2, in_range(0, 16))
+    #: message-passing layer kind: gat (GATConv, edge features in the attention logits), gatv2
+    #: (GATv2Conv, dynamic attention, the same), transformer (TransformerConv, edge features in
+    #: the attention logits and in the messages).
+    conv: str = _field("gat", one_of("gat", "gatv2", "transformer"))
     #: dropout on the attention coefficients while training.
     dropout: float = _field(0.0, in_range(0.0, 0.9))
     #: hidden layer sizes of the MLP actor and critic (flat observations).
     mlp_hidden: tuple[int, ...] = _field((64, 64), in_range(1, 8192))
+    #: initial log standard deviation of the Gaussian policy (Box actions); 0.0 = std 1.
+    log_std_init: float = _field(0.0, in_range(-20.0, 5.0))
 
     def validate(self, s: str) -> None:
         _check(len(self.mlp_hidden) > 0, f"{s}.mlp_hidden",
@@ -118,6 +125,41 @@ class TrainConfig:
     torch_threads: int = _field(1, in_range(0, 256))  # 0 = torch's default
     #: show a tqdm bar on the console.
     progress_bar: bool = _field(True)
+    #: where the networks and update batches live (environments stay on the CPU): auto = CUDA
+    #: when torch sees a GPU, else the CPU; cuda / cuda:N without that GPU is an error
+    #: (docs/DEVICES.md). Not part of the fingerprint: a run resumes on any device.
+    device: str = _field("cpu", device_name)
+    #: running mean/variance normalization of observations, checkpointed with the run;
+    #: auto = on for continuous control (flat observations, Box actions), off otherwise
+    #: (graph observations, Discrete/MultiDiscrete actions). See docs/SPACES.md.
+    normalize_observations: Union[bool, str] = _field(AUTO, bool_or_auto, "true, false or 'auto'")
+
+
+@dataclass(frozen=True)
+class WandbConfig:
+    """``experiment.wandb``: a Weights & Biases mirror of the TensorBoard scalars.
+
+    Every key but ``mode`` and ``interval`` is passed to ``wandb.init`` as is ('' = W&B's own
+    default). The mirror has its own interval, so it never depends on TensorBoard's.
+    """
+
+    #: offline (written under <experiment.directory>/wandb, `wandb sync` uploads it later),
+    #: online (needs a W&B login), or disabled.
+    mode: str = _field("disabled", one_of("offline", "online", "disabled"))
+    #: wandb.init(project=...).
+    project: str = _field("rlpipe")
+    #: wandb.init(entity=...): the user or team; '' = your default entity.
+    entity: str = _field("")
+    #: wandb.init(group=...): e.g. one group per sweep; '' = none.
+    group: str = _field("")
+    #: wandb.init(tags=...).
+    tags: tuple[str, ...] = _field(())
+    #: wandb.init(name=...); '' = rlpipe-<fingerprint>-from-<episode> (one W&B run per process).
+    name: str = _field("")
+    #: wandb.init(notes=...).
+    notes: str = _field("")
+    #: scalars every N episodes; auto = about 100 points per run (>= 1; mode: disabled turns it off).
+    interval: Union[int, str] = _field(AUTO, int_or_auto(1), "an integer >= 1 or 'auto'")
 
 
 @dataclass(frozen=True)
@@ -126,14 +168,15 @@ class ExperimentConfig:
 
     #: folder of the logs, TensorBoard and captures.
     directory: str = _field("training_output", relative_path)
-    #: TensorBoard (and W&B) every N episodes; auto = about 100 points per run; <= 0 off.
+    #: TensorBoard every N episodes; auto = about 100 points per run; <= 0 off.
     write_interval: Union[int, str] = _field(AUTO, int_or_auto(-1_000_000_000), "an integer or 'auto'")
     #: steps.csv gets every N-th step of each episode; 0 = no steps.csv.
     step_log_interval: int = _field(1, non_negative)  # 0 = no steps.csv
-    #: mirror the TensorBoard scalars to an offline Weights & Biases run.
-    wandb: bool = _field(False)
-    #: the W&B project name.
-    wandb_project: str = _field("rlpipe")
+    #: the Weights & Biases mirror (its own section: mode, project, entity, group, tags, ...).
+    wandb: WandbConfig = _field(WandbConfig())
+    #: write every N-th update's rollout (observations, actions, advantages ...) to
+    #: <directory>/rollouts/ (docs/FILES.md); 0 = off.
+    export_rollouts: int = _field(0, non_negative)
 
 
 @dataclass(frozen=True)
@@ -199,6 +242,78 @@ class VisualizeConfig:
     animation_max_frames: int = _field(60, in_range(1, 10_000))
     #: the figures to draw (docs/FIGURES.md); the others become placeholders.
     figures: tuple[str, ...] = _field(ALL_FIGURES, one_of(*ALL_FIGURES))
+    #: image formats of the figures: png (declared in dvc.yaml), svg, or both (written side by side).
+    formats: tuple[str, ...] = _field(("png",), one_of(*FIGURE_FORMATS))
+    #: the capture drawn by the attention and embedding figures: its episode number; 0 = newest.
+    capture_episode: int = _field(0, non_negative)
+
+    def validate(self, s: str) -> None:
+        _check(len(self.formats) > 0 and len(set(self.formats)) == len(self.formats),
+               f"{s}.formats", f"must list each of {', '.join(FIGURE_FORMATS)} at most once, "
+               "and at least one", list(self.formats))
+
+
+# The sections that define one training run (what the train stage and every sweep trial read).
+TRAIN_SECTIONS = ("env", "agent", "train", "experiment", "checkpoint", "capture")
+SWEEP_ADDRESS_KEYWORDS = ("local", "auto")
+
+
+def ray_address(key: str, v: str) -> None:
+    """'local', 'auto', or host:port of a Ray cluster's head (GCS) node."""
+    if v in SWEEP_ADDRESS_KEYWORDS:
+        return
+    _check("://" not in v, key, "must be host:port of the Ray head's GCS (e.g. 10.0.0.5:6379); "
+           "Ray Client addresses (ray://) are not supported", v)
+    host, sep, port = v.rpartition(":")
+    _check(bool(sep) and bool(host.strip("[]")) and " " not in v and port.isdigit()
+           and 0 < int(port) < 65536, key,
+           "must be 'local', 'auto' or host:port of a Ray head node (e.g. 10.0.0.5:6379)", v)
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    """``sweep``: seeds x grid of training runs on Ray (``dvc repro sweeps/dvc.yaml``).
+
+    Each trial is one full training run: the training sections, then ``episodes``, then one grid
+    point (dotted keys, e.g. ``train.actor_lr``), then one seed as ``train.seed``. The train
+    stage never reads this section (it is not part of any run's fingerprint).
+    """
+
+    #: one trial per seed per grid point.
+    seeds: tuple[int, ...] = _field((0, 1, 2), in_range(0, 2**32 - 1))
+    #: dotted training key -> list of values (``env.kwargs.num_nodes``, ``train.actor_lr``);
+    #: every combination is a setting; {} = the seeds alone.
+    grid: dict = _field({})
+    #: ``local`` = an embedded Ray on this machine; ``auto`` or host:port = a running cluster.
+    address: str = _field("local", ray_address)
+    #: trials in flight at once; 0 = as many as the cluster's alive CPUs take (re-read as nodes
+    #: come and go).
+    max_concurrent: int = _field(0, non_negative)
+    #: Ray CPUs one trial reserves (torch runs train.torch_threads threads).
+    cpus_per_trial: float = _field(1.0, in_range(0.01, 1024.0))
+    #: replaces train.episodes in every trial; null = train.episodes.
+    episodes: Union[int, None] = _field(None, in_range(1, 10_000_000))
+    #: attempts after a trial's first failure (per sweep run), then it is reported failed.
+    max_retries: int = _field(2, in_range(0, 100))
+    #: final reward and accuracy: the mean of a trial's last N episodes.
+    window: int = _field(50, in_range(1, 1_000_000))
+
+    def validate(self, s: str) -> None:
+        _check(len(self.seeds) > 0, f"{s}.seeds", "must list at least one seed, e.g. [0, 1, 2]",
+               list(self.seeds))
+        _check(len(set(self.seeds)) == len(self.seeds), f"{s}.seeds", "must not repeat a seed",
+               list(self.seeds))
+        for name, values in self.grid.items():
+            key = f"{s}.grid.{name}"
+            _check(isinstance(name, str) and name.count(".") >= 1 and all(name.split(".")), key,
+                   "must be a dotted param key such as train.actor_lr", name)
+            _check(name.split(".")[0] in TRAIN_SECTIONS, key,
+                   f"must name a training section ({', '.join(TRAIN_SECTIONS)})", name)
+            _check(name != "train.seed", key, f"seeds come from {s}.seeds, not the grid", name)
+            _check(isinstance(values, list) and len(values) > 0, key,
+                   "must be a non-empty list of values, e.g. [0.001, 0.003]", values)
+            texts = [json.dumps(v, sort_keys=True) for v in values]
+            _check(len(set(texts)) == len(texts), key, "must not repeat a value", values)
 
 
 @dataclass(frozen=True)
@@ -211,11 +326,13 @@ class Params:
     capture: CaptureConfig
     summarize: SummarizeConfig
     visualize: VisualizeConfig
+    sweep: SweepConfig
 
     SECTIONS = {
         "env": EnvConfig, "agent": AgentConfig, "train": TrainConfig,
         "experiment": ExperimentConfig, "checkpoint": CheckpointConfig,
         "capture": CaptureConfig, "summarize": SummarizeConfig, "visualize": VisualizeConfig,
+        "sweep": SweepConfig,
     }
 
     @classmethod
@@ -262,12 +379,14 @@ def load_params(path: str | os.PathLike = "params.yaml") -> Params:
 
 # Settings that do not change what a run computes: changing them never blocks a resume.
 FINGERPRINT_EXCLUDED = {
-    "train": {"episodes", "on_mismatch", "progress_bar", "on_nan"},
+    # device: a checkpoint resumes on any device (docs/DEVICES.md)
+    "train": {"episodes", "on_mismatch", "progress_bar", "on_nan", "device"},
     "experiment": None,  # whole section
     "checkpoint": None,
     "capture": None,
     "summarize": None,
     "visualize": None,
+    "sweep": None,
 }
 
 
@@ -308,10 +427,10 @@ def params_digest(params: Params) -> str:
 
 
 def load_sections(path: str | os.PathLike, names: tuple[str, ...]) -> dict[str, Any]:
-    """Read ``params.yaml`` and validate only the named sections (a stage reads its own).
-
-    Unknown top-level sections are still refused, so a misspelt section name is never ignored.
-    """
+    """Read ``params.yaml`` and validate only the named sections (a stage reads its own); a name
+    ``section.key`` is one setting of a section the stage does not own (visualize reads
+    ``train.gamma``), validated alone (the default when missing). Unknown top-level sections are
+    still refused, so a misspelt section name is never ignored."""
     data = read_params_file(path)
     if data is None:
         raise ConfigError(f"{path}: the file is empty (expected sections {', '.join(Params.SECTIONS)})")
@@ -320,4 +439,12 @@ def load_sections(path: str | os.PathLike, names: tuple[str, ...]) -> dict[str, 
     unknown = sorted(set(data) - set(Params.SECTIONS))
     if unknown:
         raise ConfigError(f"{unknown[0]}: unknown section (allowed: {', '.join(Params.SECTIONS)})")
-    return {n: build(Params.SECTIONS[n], data.get(n), n) for n in names}
+    out = {}
+    for name in names:
+        section, _, key = name.partition(".")
+        values = data.get(section)
+        if key:
+            values = {key: values[key]} if isinstance(values, Mapping) and key in values else {}
+        built = build(Params.SECTIONS[section], values, section)
+        out[name] = getattr(built, key) if key else built
+    return out

@@ -6,7 +6,9 @@ with it too (``env.kwargs``). Imports nothing heavy.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
+import re
 from dataclasses import field, fields
 from pathlib import Path
 from typing import Any, Callable, Mapping, Union, get_args, get_origin, get_type_hints
@@ -82,6 +84,8 @@ def _type_name(tp: Any) -> str:
         return " or ".join(_type_name(a) for a in get_args(tp) if a is not type(None))
     if origin in (tuple, list):
         return f"a list of {_type_name(get_args(tp)[0])}"
+    if dataclasses.is_dataclass(tp):
+        return f"a mapping of settings ({', '.join(f.name for f in fields(tp))})"
     return {int: "an integer", float: "a number", bool: "true/false", str: "a string",
             dict: "a mapping"}.get(
         tp, getattr(tp, "__name__", str(tp))
@@ -125,6 +129,10 @@ def _coerce(key: str, tp: Any, value: Any) -> Any:
         if not math.isfinite(value):
             raise ConfigError(f"{key}: expected a finite number, got {value!r}")
         return float(value)
+    if dataclasses.is_dataclass(tp):  # a nested section (experiment.wandb): its own keys, checked
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{key}: expected {_type_name(tp)}, got {value!r}")
+        return build(tp, value, key)
     if tp is dict:
         if not isinstance(value, Mapping):
             raise ConfigError(f"{key}: expected a mapping of settings, got {value!r}")
@@ -183,3 +191,17 @@ def relative_path(key: str, value: str) -> None:
         "must be a relative path inside the repository (no absolute path, no '..')",
         value,
     )
+
+
+_DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
+
+
+def device_name(key: str, v: Any) -> None:
+    """'auto', 'cpu', 'cuda' or 'cuda:N' (whether that GPU exists is checked when training starts)."""
+    _check(bool(_DEVICE.match(v)), key, "must be 'auto', 'cpu', 'cuda' or 'cuda:N'", v)
+
+
+def bool_or_auto(key: str, v: Any) -> None:
+    """true, false, or the string 'auto' (exact spelling)."""
+    if isinstance(v, str):
+        _check(v == AUTO, key, f"must be true, false or '{AUTO}'", v)

@@ -1,8 +1,10 @@
 """The leading columns of the train stage's CSV logs (and of the Parquet tables made from them).
 
 One definition for the writer (hooks), the reader (summarize) and the plots; the full contract
-is docs/FILES.md. Imports nothing, so every stage can use it cheaply.
+is docs/FILES.md. Imports nothing heavy, so every stage can use it cheaply.
 """
+import re
+from typing import Sequence
 
 EPISODE_COLUMNS = (
     "Episode", "Immediate Reward", "Cumulative Reward", "Actor Loss", "Critic Loss",
@@ -17,3 +19,24 @@ STEP_COLUMNS = (
     "Episode", "Step", "Global Step", "Action", "Reward", "Value", "Log Prob", "Entropy",
     "Oracle Action", "Feasible",
 )
+
+
+# metric column names as JSON keys (metrics.json of summarize, live/metrics.json of train)
+def snake_case(name: str) -> str:
+    """``"Acceptance Rate"`` -> ``"acceptance_rate"``; ``"Latency (ms)"`` -> ``"latency_ms"``."""
+    s = re.sub(r"[^0-9A-Za-z]+", "_", name).strip("_").lower()
+    return s or "metric"
+
+
+def performance_keys(names: Sequence[str]) -> dict[str, str]:
+    """Column name -> unique snake_case key (``_2``, ``_3``... on a collision)."""
+    keys: dict[str, str] = {}
+    used: set[str] = set()
+    for name in names:
+        key = base = snake_case(name)
+        i = 2
+        while key in used:
+            key, i = f"{base}_{i}", i + 1
+        used.add(key)
+        keys[name] = key
+    return keys

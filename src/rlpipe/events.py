@@ -46,6 +46,9 @@ class RunInfo:
     env: EnvDescription            # what the environment declares (environment contract)
     agent_kind: str                # "graph" | "flat"
     notes: tuple[str, ...] = ()    # warnings found before the run (e.g. skipped checkpoints)
+    action_layout: Any = None      # rlpipe.action_log.ActionLayout: how the logs record actions
+    device: str = "cpu"            # where the networks run, e.g. "cuda:0 (NVIDIA H200)"
+    normalize_observations: bool = False
 
 
 @dataclass(frozen=True)
@@ -53,11 +56,14 @@ class EpisodeRecord:
     """One finished episode.
 
     Shapes (L = episode length):
-        - actions, rewards, values, log_probs, entropies: [L]
+        - actions: [L] (Discrete), [L, K] (MultiDiscrete), [L, D] float (Box: the unclipped
+          samples; the environment received them clipped)
+        - rewards, values, log_probs, entropies: [L]
         - reference_actions: [L] int (one action of the reference set) or None
         - valid: [L] bool or None (None when the environment reports no validity)
         - step_summaries: {name: [L]}
-        - observations: L observations as the environment returned them (a reference)
+        - observations: L observations as the environment returned them (a reference); the
+          agent sees them through ``agent.preprocess`` (flattened, normalized when that is on)
     """
 
     episode: int
@@ -94,11 +100,39 @@ class UpdateRecord:
 
 
 @dataclass(frozen=True)
+class RolloutData:
+    """The transitions of one rollout as the update used them (for exports), one row per step.
+
+    Steps are grouped by episode (episode order), each episode's steps in order.
+
+    Shapes (T = steps of the rollout, all its episodes):
+        - episode, step: [T] int64 (episode number; 1-based step within the episode)
+        - actions: [T] (or [T, ...] for vector actions); log_probs, values, rewards: [T] float32
+        - dones: [T] bool (the episode ended after this step: terminated or truncated)
+        - advantages, returns: [T] float32 (GAE, before any per-minibatch normalisation)
+        - observations: T observations as the environment returned them (references)
+    """
+
+    update: int
+    episode: np.ndarray
+    step: np.ndarray
+    actions: np.ndarray
+    log_probs: np.ndarray
+    values: np.ndarray
+    rewards: np.ndarray
+    dones: np.ndarray
+    advantages: np.ndarray
+    returns: np.ndarray
+    observations: Sequence[Any] = ()
+
+
+@dataclass(frozen=True)
 class RolloutEnd:
     """A rollout is done and the run's state is consistent: a checkpoint taken now is exact.
 
     ``snapshot()`` returns the complete training state (tensors and plain containers) for a
-    checkpoint; it is computed on demand, so hooks that do not save pay nothing.
+    checkpoint, and ``data()`` the rollout's transitions (:class:`RolloutData`); both are
+    computed on demand, so hooks that do not use them pay nothing.
     """
 
     episode: int                    # episodes finished so far
@@ -109,6 +143,10 @@ class RolloutEnd:
     best_mean_reward: float
     best_improved: bool             # the mean episode reward reached a new best in this rollout
     snapshot: Callable[[], dict[str, Any]]
+    update: int = 0                 # policy updates so far (this rollout's update included)
+    global_step: int = 0            # environment steps so far (all envs)
+    #: the rollout's transitions, built on demand (only a hook that exports them pays)
+    data: Callable[[], RolloutData] | None = None
 
 
 @dataclass(frozen=True)

@@ -21,8 +21,13 @@ _UMASK = _current_umask()
 
 
 @contextlib.contextmanager
-def atomic_open(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
-    """Open a temporary sibling of ``path`` for writing; rename it over ``path`` on success."""
+def atomic_open(path: str | os.PathLike, mode: str = "wb", durable: bool = True) -> Iterator[IO]:
+    """Open a temporary sibling of ``path`` for writing; rename it over ``path`` on success.
+
+    ``durable=False`` skips the fsyncs: still never torn by a kill (the rename is atomic), but a
+    power loss may lose the new content; for files rewritten often that hold nothing the durable
+    ones do not (the live progress files).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -31,9 +36,11 @@ def atomic_open(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
         with os.fdopen(fd, mode) as f:
             yield f
             f.flush()
-            os.fsync(f.fileno())
+            if durable:
+                os.fsync(f.fileno())
         os.replace(tmp, path)
-        _fsync_dir(path.parent)
+        if durable:
+            _fsync_dir(path.parent)
     except BaseException as e:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
@@ -64,8 +71,8 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
         f.write(data)
 
 
-def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    with atomic_open(path, "w") as f:
+def atomic_write_text(path: str | os.PathLike, text: str, durable: bool = True) -> None:
+    with atomic_open(path, "w", durable) as f:
         f.write(text)
 
 

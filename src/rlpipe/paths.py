@@ -10,20 +10,42 @@ from pathlib import Path
 EPISODES_CSV = "episodes.csv"
 UPDATES_CSV = "updates.csv"
 STEPS_CSV = "steps.csv"
+ACTIONS_CSV = "actions.csv"  # per-dimension action histograms (Box / MultiDiscrete actions)
 TEXT_LOG = "agent_training.log"
 RUN_JSON = "run.json"
 TENSORBOARD_DIR = "tensorboard"
 CAPTURES_DIR = "captures"
 CAPTURE_INDEX = "index.json"
+ROLLOUTS_DIR = "rollouts"          # experiment.export_rollouts (rlpipe.exports)
+WANDB_DIR = "wandb"
+
+# live progress of the train stage, relative to the repository root: a folder of its own, because
+# DVC refuses outputs inside another output (training_output/ is one); git-tracked (cache: false)
+LIVE_DIR = Path("live")
+LIVE_METRICS = LIVE_DIR / "metrics.json"
+LIVE_REWARD = LIVE_DIR / "reward.csv"
+LIVE_LOSSES = LIVE_DIR / "losses.csv"
 
 # inside checkpoint.directory (train)
 BEST_CHECKPOINT = "best.pt"
+BEST_CHECKPOINT_DIR = "best"       # best.pt with checkpoint.store_separately: true
 ARCHIVE_DIR = "archive"
 
 # summarize
 SUMMARY_DIR = Path("data/summary")
+ACTIONS_PARQUET = "actions.parquet"
 PLOT_SERIES_DIR = Path("data/plots")
 METRICS_PATH = Path("metrics.json")
 
 # visualize
 FIGURES_DIR = Path("plots")
+EPISODE_GIFS_DIR = "episodes"      # inside FIGURES_DIR: one GIF (+ .json) per captured episode
+
+# sweep (stage `sweep` of sweeps/dvc.yaml): relative to its output folder, sweeps/
+SWEEP_TRIALS_DIR = "trials"                       # trials/<trial id>/ = one run's folders
+SWEEP_TRIAL_META = "trial.json"                   # inside each trial folder, the driver's record
+SWEEP_EPISODES = Path("results/episodes.parquet")
+SWEEP_TRIALS_TABLE = Path("results/trials.csv")
+SWEEP_METRICS = Path("metrics.json")
+SWEEP_FIGURES_DIR = Path("figures")
+SWEEP_LEARNING_CURVES = "learning_curves.png"     # inside SWEEP_FIGURES_DIR

@@ -34,16 +34,20 @@ def run_stage(name: str, main: Callable[[], int | None]) -> int:
 
 
 def stage_main(name: str, description: str, sections: Sequence[str], run: str,
-               argv: list[str] | None = None, flags: dict[str, str] | None = None) -> int:
-    """Parse ``--params`` (and boolean ``flags``: option -> help), read and validate only the
-    named ``sections`` of the params file, then call ``run`` (``"module:function"``, imported
-    only now, so ``--help`` and bad params answer fast) as ``run(sections, **flags)``."""
+               argv: list[str] | None = None, flags: dict[str, str] | None = None,
+               options: dict[str, tuple[str, str]] | None = None) -> int:
+    """Parse ``--params``, boolean ``flags`` (option -> help) and valued ``options`` (option ->
+    (default, help)), read and validate only the named ``sections`` of the params file, then call
+    ``run`` (``"module:function"``, imported only now, so ``--help`` and bad params answer fast)
+    as ``run(sections, **flags, **options)``."""
     parser = argparse.ArgumentParser(prog=f"python stages/{name}.py", description=description)
     parser.add_argument("--params", default="params.yaml", metavar="PATH",
                         help=f"parameters file; only its sections {', '.join(sections)} are read "
                              "(default: %(default)s)")
     for flag, text in (flags or {}).items():
         parser.add_argument(flag, action="store_true", help=text)
+    for option, (default, text) in (options or {}).items():
+        parser.add_argument(option, default=default, help=f"{text} (default: %(default)s)")
     args = parser.parse_args(argv)
 
     def main() -> int:
@@ -51,8 +55,8 @@ def stage_main(name: str, description: str, sections: Sequence[str], run: str,
 
         loaded = load_sections(args.params, tuple(sections))
         module, _, func = run.partition(":")
-        options = {f.lstrip("-").replace("-", "_"): getattr(args, f.lstrip("-").replace("-", "_"))
-                   for f in (flags or {})}
-        return getattr(importlib.import_module(module), func)(loaded, **options)
+        names = [f.lstrip("-").replace("-", "_") for f in (*(flags or {}), *(options or {}))]
+        return getattr(importlib.import_module(module), func)(
+            loaded, **{n: getattr(args, n) for n in names})
 
     return run_stage(name, main)

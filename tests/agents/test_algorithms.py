@@ -1,6 +1,8 @@
 """A2C/PPO: GAE against a hand computation, losses fall on a fixed batch, NaN updates are undone."""
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -10,6 +12,7 @@ import rlpipe.envs
 
 rlpipe.envs.register()
 from rlpipe.agents.algorithms import A2C, PPO, Rollout, compute_gae
+from rlpipe.agents.graph import GraphBatch
 from rlpipe.agents.policy import build_agent
 from rlpipe.config import AgentConfig, TrainConfig
 
@@ -100,10 +103,9 @@ def test_minibatches_selected_from_the_rollout_collated_once_equal_collating_eac
     agent = build_agent(env.observation_space, env.action_space, AgentConfig(hidden_dim=16, heads=2))
     agent.dense_max_nodes = 16 if dense else 0
     learner = PPO(agent, TrainConfig(update_epochs=1, minibatches=4))
-    rollout = fixed_rollout(agent)
-    collated = agent.collate(rollout.observations)
-    for idx in learner.minibatches_of(len(rollout)):
-        once = learner.losses(rollout, idx, collated)
-        each = learner.losses(rollout, idx)
-        for a, b in zip(once[:3], each[:3]):
+    each = fixed_rollout(agent)                                   # observations: a list
+    once = dataclasses.replace(each, observations=agent.batch_store(each.observations))
+    assert isinstance(once.observations, GraphBatch)              # the rollout collated once
+    for idx in learner.minibatches_of(len(each)):
+        for a, b in zip(learner.losses(once, idx)[:3], learner.losses(each, idx)[:3]):
             assert torch.equal(a, b)   # the same tensors in, the same numbers out

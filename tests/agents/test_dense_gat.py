@@ -211,3 +211,29 @@ def test_threshold_routes_small_graphs_dense_and_large_sparse():
     large = agent.collate(deploy_graphs([DENSE_MAX_NODES + 1]))
     assert agent.actor.encoder.path(small) == "dense"
     assert agent.actor.encoder.path(large) == "sparse"
+
+
+@pytest.mark.parametrize("conv,small,large", [("gat", "dense", "sparse"), ("gatv2", "dense", "pyg"),
+                                              ("transformer", "pyg", "pyg")])
+def test_each_layer_kind_takes_its_kernels_and_matches_pyg(conv, small, large):
+    agent = agent_for(hidden_dim=8, heads=2, conv=conv)
+    agent.actor.eval()
+    for sizes, path in (([7, 5], small), ([DENSE_MAX_NODES + 3], large)):
+        obs = deploy_graphs(sizes)
+        with torch.no_grad():
+            b = agent.collate(obs)
+            assert agent.actor.encoder.path(b) == path
+            probs, values = agent.distribution(b).probs, agent.value(b)
+            set_path(agent, "pyg")
+            ref = agent.collate(obs)
+            torch.testing.assert_close(probs, agent.distribution(ref).probs, atol=TOL, rtol=0)
+            torch.testing.assert_close(values, agent.value(ref), atol=TOL, rtol=0)
+            set_path(agent, "dense")
+            agent.dense_max_nodes = DENSE_MAX_NODES
+
+
+def test_no_message_passing_ablation_runs_its_own_forward():
+    agent = agent_for(hidden_dim=8, heads=2, gat_layers=0)
+    b = agent.collate(deploy_graphs([6, 4]))
+    assert b.dense is not None and agent.actor.encoder.path(b) == "pyg"
+    assert agent.distribution(b).probs.shape == (2, 6)

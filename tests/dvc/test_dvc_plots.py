@@ -106,16 +106,60 @@ def test_template_is_offline_and_configured():
     assert "html_template = ../dvc_plots_template/index.html" in config, config
 
 
+def vega_settings(repo: Path) -> dict[str, dict]:
+    """{plot id: its settings} for the vega plots of dvc.yaml."""
+    entries = yaml.safe_load((repo / "dvc.yaml").read_text())["plots"]
+    return {name: cfg for e in entries if isinstance(e, dict) for name, cfg in e.items()}
+
+
+def quantity(column: str) -> str:
+    """The quantity a plot column holds: its moving average is the same quantity, and the
+    "Mean Episode Reward" is a mean of episode returns."""
+    base = column.removesuffix("Moving Average").strip() or "(the plot's quantity)"
+    return {"Mean Episode Reward": "Cumulative Reward"}.get(base, base)
+
+
+def test_every_vega_plot_has_a_title_axis_labels_and_one_quantity():
+    settings = vega_settings(REPO)
+    for name, cfg in settings.items():
+        for key in ("title", "x_label", "y_label"):
+            assert isinstance(cfg.get(key), str) and cfg[key].strip(), f"{name}: no {key}"
+        columns = [c for cols in cfg["y"].values() for c in cols]
+        named = {quantity(c) for c in columns} - {"(the plot's quantity)"}
+        assert len(named) == 1, f"{name} puts {sorted(named)} on one axis"
+    assert {"Actor loss", "Critic loss"} <= set(settings)
+
+
+def axis_titles(spec, axis: str):
+    """Every title of an ``axis`` encoding anywhere in a vega-lite spec (layers nest)."""
+    if isinstance(spec, dict):
+        enc = spec.get("encoding", {}).get(axis)
+        if isinstance(enc, dict) and "title" in enc:
+            yield enc["title"]
+        for key, value in spec.items():
+            if key != "data":
+                yield from axis_titles(value, axis)
+    elif isinstance(spec, list):
+        for value in spec:
+            yield from axis_titles(value, axis)
+
+
 def test_plots_show_json_has_every_declared_plot(repo: Path):
     vega, images = declared_plots(repo)
-    assert len(vega) == 4 and len(images) == 10
+    assert len(vega) == 12 and len(images) == 10  # 5 training, 4 performance, 3 live series
     shown = json.loads(dvc(repo, "plots", "show", "--json").stdout)
     assert not shown.get("errors"), shown.get("errors")
     data = shown.get("data", shown)
     assert set(data) == set(vega) | set(images), sorted(data)
+    settings = vega_settings(repo)
     for name in vega:
         (plot,) = data[name]
-        assert plot["type"] == "vega" and plot["content"]["data"]["values"], name
+        content = plot["content"]
+        assert plot["type"] == "vega" and content["data"]["values"], name
+        assert content["title"]["text"] == settings[name]["title"], name
+        assert set(axis_titles(content, "x")) == {settings[name]["x_label"]}, name
+        y_titles = set(axis_titles(content, "y"))
+        assert y_titles == {settings[name]["y_label"]}, (name, y_titles)  # never "y"
     for name in images:
         (plot,) = data[name]
         assert plot["type"] == "image" and Path(plot["url"]).is_file(), name

@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 
 import rlpipe.envs
+from tests.envs import episodes
+from tests.envs.episodes import same_obs
 from rlpipe.config import EnvConfig
 from rlpipe.envs.contract import ProbeState, describe
 from rlpipe.envs.graph_deploy import NODE_FEATURES, GraphDeployEnv
@@ -30,24 +32,8 @@ def oracle_action(info):
 
 
 def run_episode(env, seed=None, policy=oracle_action, rng_seed=0):
-    """Play one episode; return (observations, rewards, infos)."""
-    rng = np.random.default_rng(rng_seed)
-    obs, info = env.reset(seed=seed)
-    observations, rewards, infos = [obs], [], [info]
-    while True:
-        a = policy(info) if policy is not None else int(rng.integers(env.action_space.n))
-        obs, reward, terminated, truncated, info = env.step(a)
-        assert truncated is False
-        observations.append(obs)
-        rewards.append(reward)
-        infos.append(info)
-        if terminated:
-            return observations, rewards, infos
-
-
-def same_obs(a, b):
-    return (np.array_equal(a.nodes, b.nodes) and np.array_equal(a.edges, b.edges)
-            and np.array_equal(a.edge_links, b.edge_links))
+    """Play one episode (default: the oracle's decisions); see tests/envs/episodes.py."""
+    return episodes.run_episode(env, seed, policy, rng_seed)
 
 
 # --------------------------------------------------------------------------- registration

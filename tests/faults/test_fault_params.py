@@ -11,6 +11,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 
 from rlpipe.train.run import train
@@ -103,8 +104,11 @@ CASES = [
     # --- environments (these import the training library: a few seconds each)
     ("unknown-env", "train", _yaml_env({"id": "NoSuchEnv-v9"}),
      ["env.id", "NoSuchEnv-v9", "cannot make environment"]),
-    ("continuous-actions", "train", _yaml_env({"id": "Pendulum-v1"}),
-     ["env.id", "Pendulum-v1", "Discrete action spaces only"]),
+    # --- devices (unsupported env spaces: tests/train/test_spaces_e2e.py)
+    ("device-typo", "train", _yaml({"train": {"device": "gpu"}}),
+     ["train.device", "'auto', 'cpu', 'cuda' or 'cuda:N'", "'gpu'"]),
+    *([("device-cuda-without-gpu", "train", _yaml({"train": {"device": "cuda:0"}}),
+        ["train.device", "'cuda:0'", "no CUDA device"])] if not torch.cuda.is_available() else []),
     ("env-module-missing", "train", _yaml_env({"id": "no_such_module:Foo-v0"}),  # was a traceback
      ["env.id", "cannot make environment", "No module named 'no_such_module'"]),
     # --- absurd sizes and ranges

@@ -228,15 +228,18 @@ def test_temp_files_left_by_a_kill_are_removed(tmp_path, reference):
     stale = [root / "checkpoints" / ".ckpt_ep000012.pt.k1ll3d00.tmp",
              root / "checkpoints" / ".best.pt.abcdefgh.tmp",
              root / "training_output" / ".episodes.csv.x1y2z3w4.tmp",
-             root / "training_output" / "captures" / ".ep000012_trace.json.qwertyui.tmp"]
+             root / "training_output" / "captures" / ".ep000012_trace.json.qwertyui.tmp",
+             root / "live" / ".metrics.json.zxcvbnm1.tmp"]
     for p in stale:
         p.write_bytes(b"partial")
-    folder = root / "checkpoints" / ".ckpt_ep000012.a1b2c3d4"          # store_separately temp
-    folder.mkdir()
-    (folder / "actor.pt").write_bytes(b"partial")
+    for name in (".ckpt_ep000012.a1b2c3d4", ".best.e5f6g7h8"):          # store_separately temps
+        folder = root / "checkpoints" / name
+        folder.mkdir()
+        (folder / "actor.pt").write_bytes(b"partial")
     assert train(params(), root, console=False) == 0
-    assert temp_files(root) == []
-    assert "removed 5 temporary files left by an interrupted run" in log_text(root)
+    assert temp_files(root) == [] and not list((root / "live").glob(".*"))
+    assert not (root / "checkpoints" / ".best.e5f6g7h8").exists()
+    assert "removed 7 temporary files left by an interrupted run" in log_text(root)
     assert_same_run(reference, root)
 
 

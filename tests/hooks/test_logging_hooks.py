@@ -174,65 +174,6 @@ def test_flat_env_without_oracle_and_custom_metrics(flat_run):
     assert emb["embeddings"].shape[1] == 64 and emb["action"].shape == emb["value"].shape
 
 
-def test_wandb_offline_mirror_writes_a_run(tmp_path):
-    wandb = pytest.importorskip("wandb", reason="the W&B mirror is an optional extra (rlpipe[wandb])")
-    p = deep_update(TINY_PARAMS, {"train": {"episodes": 8}, "experiment": {"wandb": True},
-                                  "capture": {"every": 0, "last": 0}})
-    assert train(Params.from_dict(p), tmp_path, console=False) == 0
-    runs = list((tmp_path / "training_output" / "wandb" / "wandb").glob("offline-run-*/run-*.wandb"))
-    assert len(runs) == 1 and runs[0].stat().st_size > 0
-    assert wandb.run is None  # finished
-
-
-def test_wandb_mirror_gets_the_tensorboard_scalars(tmp_path, monkeypatch):
-    """The mirror receives the same tags, values and steps as TensorBoard (a recording stand-in
-    for the wandb module, so the values can be read back)."""
-    import sys
-    import types
-
-    logged, inits = [], []
-
-    class FakeRun:
-        def log(self, values, step):
-            logged.append((step, dict(values)))
-
-        def finish(self):
-            logged.append(("finished", {}))
-
-    fake = types.ModuleType("wandb")
-    fake.init = lambda **kw: inits.append(kw) or FakeRun()
-    monkeypatch.setitem(sys.modules, "wandb", fake)
-    p = deep_update(TINY_PARAMS, {"train": {"episodes": 8}, "experiment": {"wandb": True}})
-    assert train(Params.from_dict(p), tmp_path, console=False) == 0
-    assert inits[0]["mode"] == "offline"
-    assert logged[-1][0] == "finished"
-    _, rows = read_csv(tmp_path / "training_output" / "episodes.csv")
-    totals = {step: v["Reward / Total reward"] for step, v in logged[:-1] if "Reward / Total reward" in v}
-    assert totals == pytest.approx({int(r[0]): float(r[2]) for r in rows})
-    acc = EventAccumulator(str(tmp_path / "training_output" / "tensorboard"))
-    acc.Reload()
-    losses = {step: v["Loss / Policy loss"] for step, v in logged[:-1] if "Loss / Policy loss" in v}
-    assert losses == pytest.approx({e.step: e.value for e in acc.Scalars("Loss / Policy loss")}, rel=1e-6)
-
-
-def test_wandb_without_package_is_a_named_params_error(tmp_path, monkeypatch):
-    import builtins
-
-    real_import = builtins.__import__
-
-    def no_wandb(name, *a, **kw):
-        if name == "wandb":
-            raise ImportError("no wandb")
-        return real_import(name, *a, **kw)
-
-    monkeypatch.setattr(builtins, "__import__", no_wandb)
-    from rlpipe.config import ConfigError
-
-    p = deep_update(TINY_PARAMS, {"train": {"episodes": 4}, "experiment": {"wandb": True}})
-    with pytest.raises(ConfigError, match="experiment.wandb"):
-        train(Params.from_dict(p), tmp_path, console=False)
-
-
 def test_fresh_start_replaces_tensorboard_history(tmp_path):
     p = deep_update(TINY_PARAMS, {"train": {"episodes": 8}})
     assert train(Params.from_dict(p), tmp_path, console=False) == 0

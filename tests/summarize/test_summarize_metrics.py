@@ -77,8 +77,13 @@ def best(xs, w):
     return max(means) if means else None
 
 
-def trailing(xs, w):
-    return [window_mean(xs[max(0, i - w + 1): i + 1]) for i in range(len(xs))]
+def centred(xs, w):
+    """The plot series' moving average: centred, over w rows but at most a tenth of the series
+    (odd; 1 below 30 rows), cut short at both ends."""
+    w = min(w, len(xs) // 10)
+    w = 1 if w < 3 else w - (1 - w % 2)
+    h = (w - 1) // 2
+    return [window_mean(xs[max(0, i - h): i + h + 1]) for i in range(len(xs))]
 
 
 def close(a, b):
@@ -147,7 +152,7 @@ def test_series_downsampled_smoothed_on_the_full_series(tmp_path):
     _, _, _, out = run(tmp_path, w, max_points)
     eps, ups = raw["episodes"], raw["updates"]
     rewards = [r[2] for r in eps]
-    ma = trailing(rewards, w)
+    ma = centred(rewards, w)              # 230 episodes: a 19-row window
 
     header, rows = read_series(out / "data/plots/reward.csv")
     assert header == ["Episode", "Cumulative Reward", "Moving Average", "Mean Episode Reward"]
@@ -166,7 +171,7 @@ def test_series_downsampled_smoothed_on_the_full_series(tmp_path):
 
     header, rows = read_series(out / "data/plots/accuracy.csv")
     assert header == ["Episode", "Deployment Accuracy", "Moving Average"]
-    acc_ma = trailing([r[8] for r in eps], w)
+    acc_ma = centred([r[8] for r in eps], w)
     assert len(rows) == max_points and rows[-1][0] == "230"
     for r in rows:
         assert close(num(r[2]), acc_ma[int(r[0]) - 1])
@@ -176,7 +181,7 @@ def test_series_downsampled_smoothed_on_the_full_series(tmp_path):
                       "Critic Loss Moving Average"]
     assert len(rows) == max_points and rows[0][0] == "1" and rows[-1][0] == "60"
     assert rows[-1][1] == ""                                 # NaN written as an empty cell
-    actor_ma = trailing([u[3] for u in ups], w)
+    actor_ma = centred([u[3] for u in ups], w)   # 60 updates: a 5-row window
     for r in rows:
         assert close(num(r[3]), actor_ma[int(r[0]) - 1])
 

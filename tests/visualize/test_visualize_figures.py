@@ -12,7 +12,8 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from rlpipe.errors import InputFileError  # noqa: E402
-from rlpipe.plots import FigureUnavailable, inputs, projection, synthetic  # noqa: E402
+from rlpipe.plots import FigureUnavailable, inputs, projection  # noqa: E402
+from tests import synthetic  # noqa: E402
 from rlpipe.plots.animation import (  # noqa: E402
     GraphTrace, SimpleTrace, episode_gif, frame_indices, validate_trace,
 )
@@ -20,10 +21,10 @@ from rlpipe.plots.attention import (  # noqa: E402
     attention_figure, attention_matrices, type_pair_means, validate_attention,
 )
 from rlpipe.plots.embeddings import pca_figure, tsne_figure, validate_embeddings  # noqa: E402
-from rlpipe.plots.style import moving_average  # noqa: E402
 from rlpipe.plots.training import (  # noqa: E402
-    action_window_counts, actions_figure, performance_metrics, reward_to_go,
+    action_window_counts, actions_figure, performance_metrics,
 )
+from rlpipe.plots.value import reward_to_go  # noqa: E402
 
 
 # --------------------------------------------------------------------------- attention
@@ -178,13 +179,6 @@ def test_pca_figure_plots_the_projection_of_the_capture() -> None:
 
 
 # --------------------------------------------------------------------------- training series
-def test_moving_average_skips_nan() -> None:
-    y = np.array([1.0, np.nan, 3.0, 5.0, np.nan, np.nan, np.nan])
-    np.testing.assert_allclose(moving_average(y, 2)[:4], [1.0, 1.0, 3.0, 4.0])
-    assert np.isnan(moving_average(y, 2)[-1])
-    np.testing.assert_allclose(moving_average(np.arange(5.0), 1), np.arange(5.0))
-
-
 def test_reward_to_go_per_episode() -> None:
     # rows shuffled; episode 2 is sub-sampled (steps 1, 3) -> not exact
     ep = np.array([1, 2, 1, 1, 2, 3])
@@ -194,6 +188,11 @@ def test_reward_to_go_per_episode() -> None:
     np.testing.assert_allclose(rtg[[2, 0, 3]], [6.0, 5.0, 3.0])
     assert rtg[5] == 7.0
     assert exact.tolist() == [True, False, True, True, False, True]
+    # discounted: G_t = r_t + γ G_{t+1} within each episode (episode 1: rewards 1, 2, 3)
+    g, exact_g = reward_to_go(ep, st, rw, gamma=0.5)
+    np.testing.assert_allclose(g[[2, 0, 3]], [1 + 0.5 * 2 + 0.25 * 3, 2 + 0.5 * 3, 3.0])
+    np.testing.assert_allclose(g[[4, 1]], [4 + 0.5 * 5, 5.0])  # by step order, not row order
+    assert (exact_g == exact).all()
 
 
 def test_action_window_counts() -> None:
@@ -290,3 +289,84 @@ def test_every_style_draws(style: str, tmp_path: Path) -> None:
         apply_style(style)
         assert figure_png(reward_figure(t["episodes"], 4), 40)[:8] == b"\x89PNG\r\n\x1a\n"
         assert placeholder_png("t", "m", 40)[:4] == b"\x89PNG"
+
+
+# --------------------------------------------------------------------------- value figure
+def _table(name: str, cols: dict) -> inputs.Table:
+    data = {k: np.asarray(v, dtype=np.float64) for k, v in cols.items()}
+    return inputs.Table(Path(f"{name}.parquet"), list(data), data, len(next(iter(data.values()))))
+
+
+@pytest.mark.parametrize("gamma", [0.2, 0.9])
+def test_value_figure_compares_values_with_the_return_at_train_gamma(gamma) -> None:
+    """A critic that predicts the γ-discounted return exactly lies on V = G, whatever γ is; the
+    same values read at another γ do not."""
+    from rlpipe.plots.value import reward_to_go, value_figure
+
+    rng = np.random.default_rng(0)
+    ep = np.repeat(np.arange(1, 41), 30)
+    st = np.tile(np.arange(1, 31), 40)
+    rw = rng.choice([1.0, 0.5, -1.0], ep.size)
+    perfect, _ = reward_to_go(ep, st, rw, gamma)
+    updates = _table("updates", {"Update": [1, 2, 3], "Explained Variance": [0.1, 0.5, 0.9]})
+
+    def calibration_gap(assumed: float) -> float:
+        steps = _table("steps", {"Episode": ep, "Step": st, "Reward": rw, "Value": perfect})
+        fig = value_figure(steps, updates, 20, assumed)
+        ax = next(a for a in fig.axes if a.get_ylabel() == "critic value estimate V")
+        assert f"γ = {assumed:g}" in ax.get_xlabel() and f"γ = {assumed:g}" in fig.get_suptitle()
+        line = next(ln for ln in ax.get_lines() if ln.get_label() == "mean V per bin of G")
+        x, y = line.get_xdata(), line.get_ydata()
+        return float(np.max(np.abs(y - x)))
+
+    assert calibration_gap(gamma) < 1e-9
+    assert calibration_gap(0.5) > 0.05
+
+
+def _legend_texts(fig) -> list[str]:
+    return [t.get_text() for ax in fig.axes if ax.get_legend() for t in ax.get_legend().get_texts()]
+
+
+@pytest.mark.parametrize("episodes, updates, ep_label, up_label", [
+    (480, 60, "centred mean of 19 episodes", "centred mean of 5 updates"),   # a default run
+    (48, 6, "centred mean of 3 episodes", "6 updates, too few to smooth"),   # a 48-episode run
+])
+def test_smoothing_fits_each_series_and_the_legend_says_the_window(episodes, updates, ep_label,
+                                                                    up_label) -> None:
+    from rlpipe.plots.training import loss_figure, reward_figure
+
+    rng = np.random.default_rng(1)
+    ep = _table("episodes", {"Episode": np.arange(1, episodes + 1),
+                             "Cumulative Reward": rng.normal(size=episodes),
+                             "Mean Episode Reward": rng.normal(size=episodes)})
+    up = _table("updates", {"Update": np.arange(1, updates + 1), "Global Step": np.arange(updates),
+                            "Actor Loss": rng.normal(size=updates),
+                            "Critic Loss": rng.random(updates) + 0.1})
+    assert any(ep_label in t for t in _legend_texts(reward_figure(ep, 20)))
+    texts = _legend_texts(loss_figure(up, ep, 20))
+    assert sum(up_label in t for t in texts) == 2, texts   # actor and critic
+
+
+def test_integer_axes_get_integer_ticks() -> None:
+    """Episodes, updates and action indices: never a tick at 2.5 (a short run's 3 updates would
+    get 1.25, 1.5 ... by default)."""
+    from rlpipe.plots.training import entropy_figure, loss_figure
+
+    rng = np.random.default_rng(2)
+    n = 12 * 5
+    steps = _table("steps", {"Episode": np.repeat(np.arange(1, 13), 5), "Step": np.tile(np.arange(1, 6), 12),
+                             "Action": rng.integers(0, 6, n), "Reward": rng.random(n),
+                             "Value": rng.random(n), "Oracle Action": rng.integers(0, 6, n)})
+    up = _table("updates", {"Update": [1, 2, 3], "Global Step": [20, 40, 60],
+                            "Actor Loss": [0.3, 0.1, 0.2], "Critic Loss": [1.0, 0.5, 0.2],
+                            "Policy Entropy": [1.5, 1.2, 1.0], "Approx KL": [0.01, 0.02, 0.01],
+                            "Clip Fraction": [0.1, 0.2, 0.1]})
+    ep = _table("episodes", {"Episode": np.arange(1, 13)})
+    actions = actions_figure(steps, 20)
+    bars = next(a for a in actions.axes if a.get_xlabel().startswith("action index"))
+    axes = [(actions.axes[0], "xy"), (bars, "x")]
+    axes += [(a, "x") for a in loss_figure(up, ep, 20).axes if a.get_xlabel()]
+    axes += [(a, "x") for a in entropy_figure(up, ep, 20).axes if a.get_xlabel()]
+    for ax, which in axes:
+        ticks = [*(ax.get_xticks() if "x" in which else []), *(ax.get_yticks() if "y" in which else [])]
+        assert ticks and all(float(t).is_integer() for t in ticks), (ax.get_xlabel(), list(ticks))

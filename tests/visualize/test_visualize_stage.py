@@ -15,7 +15,8 @@ import yaml
 from PIL import Image
 
 from rlpipe.config import ALL_FIGURES
-from rlpipe.plots import FIGURE_OUTPUTS, synthetic
+from rlpipe.plots import FIGURE_OUTPUTS
+from tests import synthetic
 
 REPO = Path(__file__).resolve().parents[2]
 STAGE = REPO / "stages" / "visualize.py"
@@ -96,7 +97,10 @@ def test_all_figures_from_graph_run(tmp_path: Path) -> None:
     assert "note" not in p.stdout, p.stdout
     assert "Traceback" not in p.stderr
     plots = tmp_path / "plots"
-    assert sorted(x.name for x in plots.iterdir()) == sorted(ALL_OUTPUTS)  # no temp files left
+    # no temp files left; one GIF (+ metadata) per captured episode in episodes/
+    assert sorted(x.name for x in plots.iterdir()) == sorted(ALL_OUTPUTS + ["episodes"])
+    assert len(list((plots / "episodes").glob("ep000060_reward*.gif"))) == 1
+    assert len(list((plots / "episodes").glob("ep000120_reward*.gif"))) == 1
     for name in ALL_OUTPUTS:
         assert_real_figure(plots / name, "GIF" if name.endswith(".gif") else "PNG")
     _, size, _, frames = image_stats(plots / "episode.gif")

@@ -47,10 +47,15 @@ def compute_gae(rewards: np.ndarray, values: np.ndarray, last_value: float,
 class Rollout:
     """Transitions of one or more finished episodes, flattened.
 
+    ``observations`` is what ``agent.batch_store`` made of the prepared observations (a list of
+    graph instances, or one tensor [T, D] on the agent's device); ``agent.select`` takes a
+    minibatch of it. A plain list of prepared observations works too.
+
     Shapes:
-        - observations: list of T observations (graph instances or flat arrays)
+        - observations: T observations
         - masks: list of T boolean action masks, or None
-        - actions, log_probs, values, advantages, returns: [T]
+        - actions: [T] int64 (Discrete), [T, K] int64 (MultiDiscrete), [T, D] float32 (Box)
+        - log_probs, values, advantages, returns: [T]
     """
 
     observations: list[Any]
@@ -63,6 +68,12 @@ class Rollout:
 
     def __len__(self) -> int:
         return len(self.observations)
+
+    def to(self, device: torch.device) -> "Rollout":
+        """The same rollout with its tensors on ``device`` (observations are the agent's)."""
+        move = {name: getattr(self, name).to(device)
+                for name in ("actions", "log_probs", "values", "advantages", "returns")}
+        return Rollout(self.observations, self.masks, **move)
 
 
 def explained_variance(values: torch.Tensor, returns: torch.Tensor) -> float:
@@ -114,25 +125,17 @@ class _ActorCriticAlgorithm:
             for start in range(0, n, mb_size):
                 yield order[start:start + mb_size]
 
-    def losses(self, rollout: Rollout, idx: torch.Tensor, collated: Any = None):
-        """Forward pass and losses of one minibatch: (policy loss, value loss, entropy, extras).
-
-        ``collated`` is the whole rollout's ``agent.collate(rollout.observations)``, made once
-        per update; the minibatch is selected from it. Without it the minibatch's observations
-        are collated here.
-        """
+    def losses(self, rollout: Rollout, idx: torch.Tensor):
+        """Forward pass and losses of one minibatch: (policy loss, value loss, entropy, extras)."""
         agent, cfg = self.agent, self.cfg
-        ids = idx.tolist()
-        if collated is None:
-            batch = agent.collate([rollout.observations[i] for i in ids])
-        else:
-            batch = agent.select(collated, idx)
-        masks = None if rollout.masks is None else [rollout.masks[i] for i in ids]
+        batch = agent.select(rollout.observations, idx)
+        masks = None if rollout.masks is None else [rollout.masks[i] for i in idx.tolist()]
+        idx = idx.to(rollout.advantages.device)
         dist = agent.distribution(batch, masks)
         new_log_probs = dist.log_prob(rollout.actions[idx])
         entropy = dist.entropy().mean()
         adv = rollout.advantages[idx]
-        if cfg.normalize_advantages and len(ids) > 1:
+        if cfg.normalize_advantages and idx.numel() > 1:
             adv = (adv - adv.mean()) / (adv.std() + 1e-8)
         pg_loss, extra = self.policy_loss(new_log_probs, rollout.log_probs[idx], adv)
         value_loss = 0.5 * (agent.value(batch) - rollout.returns[idx]).pow(2).mean()
@@ -147,9 +150,8 @@ class _ActorCriticAlgorithm:
         sums = {"actor_loss": 0.0, "critic_loss": 0.0, "entropy": 0.0, "approx_kl": 0.0,
                 "clip_fraction": 0.0, "actor_grad_norm": 0.0, "critic_grad_norm": 0.0}
         count = 0
-        collated = agent.collate(rollout.observations)
         for idx in self.minibatches_of(len(rollout)):
-            pg_loss, value_loss, entropy, extra = self.losses(rollout, idx, collated)
+            pg_loss, value_loss, entropy, extra = self.losses(rollout, idx)
             actor_loss = pg_loss - cfg.ent_coef * entropy
             critic_loss = cfg.vf_coef * value_loss
             if not (torch.isfinite(actor_loss) and torch.isfinite(critic_loss)):

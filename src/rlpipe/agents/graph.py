@@ -53,6 +53,9 @@ class DenseGraphs:
 
         return DenseAdjacency(self.adj, self.edge_attr)
 
+    def to(self, device: torch.device) -> "DenseGraphs":
+        return DenseGraphs(*(t.to(device) for t in (self.x, self.adj, self.edge_attr, self.mask)))
+
     def select(self, idx: torch.Tensor, num_nodes: int) -> "DenseGraphs":
         """Graphs ``idx`` (in that order), padded to ``num_nodes`` (>= their largest size)."""
         n = num_nodes
@@ -87,6 +90,15 @@ class GraphBatch:
     def num_graphs(self) -> int:
         return int(self.ptr.numel() - 1)
 
+    def to(self, device: torch.device) -> "GraphBatch":
+        """The same batch on ``device`` (itself when it is already there)."""
+        if self.x.device == torch.device(device):
+            return self
+        dense = None if self.dense is None else self.dense.to(device)
+        return GraphBatch(*(t.to(device) for t in (self.x, self.edge_index, self.edge_attr,
+                                                    self.batch, self.ptr, self.edge_ptr)),
+                          dense=dense)
+
     @cached_property
     def csr(self) -> "SparseAdjacency":
         """The edges as CSR with self-loops, for the sparse layers (made once per batch)."""
@@ -100,6 +112,7 @@ class GraphBatch:
         The tensors equal those :func:`collate_graphs` makes of the same observations (the dense
         view is kept, cut to the selection's largest graph).
         """
+        idx = idx.to(self.ptr.device)
         sizes = self.ptr[1:] - self.ptr[:-1]
         e_sizes = self.edge_ptr[1:] - self.edge_ptr[:-1]
         sel_sizes, sel_e = sizes[idx], e_sizes[idx]
@@ -113,12 +126,12 @@ class GraphBatch:
         return GraphBatch(
             x=self.x[nodes], edge_index=self.edge_index[:, edges] - shift,
             edge_attr=self.edge_attr[edges],
-            batch=torch.repeat_interleave(torch.arange(len(idx)), sel_sizes),
+            batch=torch.repeat_interleave(torch.arange(len(idx), device=idx.device), sel_sizes),
             ptr=ptr, edge_ptr=_offsets(sel_e), dense=dense)
 
 
 def _offsets(sizes: torch.Tensor) -> torch.Tensor:
-    out = torch.zeros(sizes.numel() + 1, dtype=torch.int64)
+    out = torch.zeros(sizes.numel() + 1, dtype=torch.int64, device=sizes.device)
     torch.cumsum(sizes, 0, out=out[1:])
     return out
 
@@ -127,7 +140,7 @@ def _ranges(starts: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
     """Concatenated ``arange(s, s + c)`` for each start and count (vectorised)."""
     total = int(counts.sum())
     before = torch.cumsum(counts, 0) - counts
-    return torch.repeat_interleave(starts - before, counts) + torch.arange(total)
+    return torch.repeat_interleave(starts - before, counts) + torch.arange(total, device=starts.device)
 
 
 def collate_graphs(graphs: Sequence, dense_max_nodes: int = 0) -> GraphBatch:

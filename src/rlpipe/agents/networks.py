@@ -10,7 +10,8 @@ from typing import Sequence
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch_geometric.nn import GATConv, global_max_pool, global_mean_pool
+from torch_geometric.nn import (GATConv, GATv2Conv, TransformerConv, global_max_pool,
+                                global_mean_pool)
 from torch_geometric.utils import to_dense_batch
 
 from rlpipe.agents.dense_gat import dense_conv, supports_dense
@@ -31,52 +32,83 @@ def _mlp(sizes: Sequence[int], act: type[nn.Module] = nn.Tanh, last_gain: float 
     return nn.Sequential(*layers)
 
 
+#: Message-passing layer kinds of ``agent.conv``. ``gat``: PyG ``GATConv``, the edge features
+#: enter the attention logits only; ``gatv2``: ``GATv2Conv`` (dynamic attention), edge features in
+#: the logits only; ``transformer``: ``TransformerConv``, edge features added to the keys *and* to
+#: the messages (values), so what a neighbour sends depends on the link it crosses.
+CONV_KINDS = ("gat", "gatv2", "transformer")
+
+
+def _conv(kind: str, in_dim: int, out_dim: int, heads: int, concat: bool, edge_dim: int,
+          dropout: float) -> nn.Module:
+    if kind == "gat":
+        return GATConv(in_dim, out_dim, heads=heads, concat=concat, edge_dim=edge_dim,
+                       dropout=dropout, add_self_loops=True)
+    if kind == "gatv2":
+        return GATv2Conv(in_dim, out_dim, heads=heads, concat=concat, edge_dim=edge_dim,
+                         dropout=dropout, add_self_loops=True)
+    if kind == "transformer":  # no self-loops: its root weight carries the node's own state
+        return TransformerConv(in_dim, out_dim, heads=heads, concat=concat, edge_dim=edge_dim,
+                               dropout=dropout, root_weight=True)
+    raise ValueError(f"unknown conv kind {kind!r} (expected one of {', '.join(CONV_KINDS)})")
+
+
 class GATEncoder(nn.Module):
-    r"""A stack of multi-head ``GATConv`` layers with ELU activations.
+    r"""A stack of multi-head attention message-passing layers with ELU activations.
 
     Hidden layers concatenate their heads (width ``hidden_dim * heads``); the last layer averages
-    its heads (width ``hidden_dim``). Edge latencies enter every layer as edge features.
+    its heads (width ``hidden_dim``). Edge features enter every layer (how: :data:`CONV_KINDS`).
 
-    Three ways to run the same parameters, equal to float32 rounding: :meth:`forward` is PyG's
-    message passing (the reference); :meth:`forward_dense` runs
+    With ``layers=0`` there is no message passing (the ablation): each node is embedded by a
+    per-node MLP of the same widths (``in_dim -> hidden_dim * heads -> hidden_dim``, ELU), from
+    its own features only; the attention list is then empty.
+
+    Three ways to run the same parameters, equal to float32 rounding: :meth:`forward` is the
+    layers' own (PyG message passing: the reference); :meth:`forward_dense` runs
     :mod:`rlpipe.agents.dense_gat`'s kernels on padded ``[B, N, N]`` graphs (small graphs);
     :meth:`forward_sparse` runs :mod:`rlpipe.agents.sparse_gat`'s CSR kernels (large graphs).
-    :meth:`encode` picks one for a :class:`GraphBatch` (:meth:`path`).
+    :meth:`encode` picks one for a :class:`GraphBatch` (:meth:`path`); a layer kind without a
+    kernel (``transformer``; ``gatv2`` has no CSR kernel) runs PyG's layers.
 
     Args:
         in_dim: node feature size F.
         hidden_dim: channels per head.
         heads: attention heads per layer.
-        layers: number of GAT layers (>= 1).
+        layers: number of message-passing layers (>= 0).
         edge_dim: edge feature size.
+        dropout: attention dropout.
+        conv: layer kind, one of :data:`CONV_KINDS`.
 
     Shapes:
         - input: x [N, F], edge_index [2, E], edge_attr [E, edge_dim]
         - output: node embeddings [N, hidden_dim]; with ``return_attention=True`` also a list with
-          one ``(edge_index [2, E + N], alpha [E + N, heads])`` per layer (self-loops last).
+          one ``(edge_index [2, M], alpha [M, heads])`` per layer: ``M = E + N`` for ``gat`` and
+          ``gatv2`` (self-loops added), ``M = E`` for ``transformer``; ``[]`` when ``layers=0``.
         - :meth:`forward_dense`: :class:`DenseGraphs` -> [B, N_max, hidden_dim] (and a list of
-          alpha [B, heads, N_max, N_max] per layer)
+          alpha [B, heads, N_max(target), N_max(source)] per layer)
     """
 
     def __init__(self, in_dim: int, hidden_dim: int, heads: int, layers: int,
-                 edge_dim: int = 1, dropout: float = 0.0):
+                 edge_dim: int = 1, dropout: float = 0.0, conv: str = "gat"):
         super().__init__()
         self.convs = nn.ModuleList()
         dim = in_dim
         for i in range(layers):
             last = i == layers - 1
-            self.convs.append(GATConv(dim, hidden_dim, heads=heads, concat=not last,
-                                      edge_dim=edge_dim, dropout=dropout, add_self_loops=True))
+            self.convs.append(_conv(conv, dim, hidden_dim, heads, not last, edge_dim, dropout))
             dim = hidden_dim if last else hidden_dim * heads
+        # the ablation's per-node encoder (absent when there is message passing: same weights)
+        self.node_mlp = None if layers else _mlp([in_dim, hidden_dim * heads, hidden_dim], act=nn.ELU)
         self.out_dim = hidden_dim
         self.act = nn.ELU()
-        #: False runs PyG's layers on every batch (the reference path; for comparisons).
+        #: False runs the layers' own forward on every batch (the reference; for comparisons).
         self.use_kernels = True
 
     def path(self, g: GraphBatch) -> str:
         """``"dense"`` when the batch has a dense view and every layer a dense kernel,
-        ``"sparse"`` when every layer has a CSR kernel, else ``"pyg"``."""
-        if not self.use_kernels:
+        ``"sparse"`` when every layer has a CSR kernel, else ``"pyg"`` (the layers' own forward;
+        also the ``layers=0`` ablation)."""
+        if not self.use_kernels or self.node_mlp is not None:
             return "pyg"
         if g.dense is not None and all(supports_dense(conv) for conv in self.convs):
             return "dense"
@@ -87,6 +119,9 @@ class GATEncoder(nn.Module):
     def forward(self, x: torch.Tensor, edge_index: torch.Tensor, edge_attr: torch.Tensor,
                 return_attention: bool = False):
         attention = []
+        if self.node_mlp is not None:
+            h = self.act(self.node_mlp(x))
+            return (h, attention) if return_attention else h
         h = x
         for conv in self.convs:
             if return_attention:
@@ -142,7 +177,8 @@ def _pyg_edges(g: GraphBatch) -> torch.Tensor:
     """The edge_index GATConv attends over: the input's edges without self-loops, then one
     self-loop per node. [2, E' + N_total]"""
     ei = g.edge_index[:, g.edge_index[0] != g.edge_index[1]]
-    return torch.cat([ei, torch.arange(g.x.shape[0]).expand(2, -1)], dim=1)
+    loops = torch.arange(g.x.shape[0], device=ei.device).expand(2, -1)
+    return torch.cat([ei, loops], dim=1)
 
 
 def _attention_from_dense(g: GraphBatch, alpha: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -172,9 +208,9 @@ class GATActor(nn.Module):
     """
 
     def __init__(self, in_dim: int, hidden_dim: int = 64, heads: int = 4, layers: int = 2,
-                 dropout: float = 0.0, edge_dim: int = 1):
+                 dropout: float = 0.0, edge_dim: int = 1, conv: str = "gat"):
         super().__init__()
-        self.encoder = GATEncoder(in_dim, hidden_dim, heads, layers, edge_dim=edge_dim, dropout=dropout)
+        self.encoder = GATEncoder(in_dim, hidden_dim, heads, layers, edge_dim, dropout, conv)
         self.head = _mlp([hidden_dim + in_dim, hidden_dim, 1], act=nn.ELU, last_gain=0.01)
 
     def embed(self, g: GraphBatch, return_attention: bool = False):
@@ -207,9 +243,9 @@ class GATCritic(nn.Module):
     """
 
     def __init__(self, in_dim: int, hidden_dim: int = 64, heads: int = 4, layers: int = 2,
-                 dropout: float = 0.0, edge_dim: int = 1):
+                 dropout: float = 0.0, edge_dim: int = 1, conv: str = "gat"):
         super().__init__()
-        self.encoder = GATEncoder(in_dim, hidden_dim, heads, layers, edge_dim=edge_dim, dropout=dropout)
+        self.encoder = GATEncoder(in_dim, hidden_dim, heads, layers, edge_dim, dropout, conv)
         self.head = _mlp([2 * hidden_dim, hidden_dim, 1], act=nn.ELU, last_gain=1.0)
 
     def forward(self, g: GraphBatch) -> torch.Tensor:
@@ -228,18 +264,26 @@ class GATCritic(nn.Module):
 
 
 class MLPActor(nn.Module):
-    """Logits over a Discrete action space from a flat observation.
+    """The policy's parameters from a flat observation: logits (``Discrete``, ``MultiDiscrete``)
+    or Gaussian means (``Box``).
+
+    With ``log_std_dim > 0`` the actor also holds ``log_std``, a learned state-independent
+    log standard deviation per action dimension (``Box`` actions), initialised to ``log_std_init``.
 
     Shapes:
         - input: obs [B, obs_dim]
-        - output: logits [B, n_actions]; :meth:`embed` gives the last hidden layer [B, hidden[-1]]
+        - output: [B, n_outputs]; :meth:`embed` gives the last hidden layer [B, hidden[-1]]
+        - log_std: [log_std_dim]
     """
 
-    def __init__(self, obs_dim: int, n_actions: int, hidden: Sequence[int] = (64, 64)):
+    def __init__(self, obs_dim: int, n_outputs: int, hidden: Sequence[int] = (64, 64),
+                 log_std_dim: int = 0, log_std_init: float = 0.0):
         super().__init__()
         self.body = _mlp([obs_dim, *hidden], act=nn.Tanh)
         self.body.append(nn.Tanh())
-        self.head = _mlp([hidden[-1], n_actions], last_gain=0.01)
+        self.head = _mlp([hidden[-1], n_outputs], last_gain=0.01)
+        if log_std_dim > 0:
+            self.log_std = nn.Parameter(torch.full((log_std_dim,), float(log_std_init)))
 
     def embed(self, obs: torch.Tensor) -> torch.Tensor:
         return self.body(obs)

@@ -61,7 +61,7 @@ class SparseAdjacency:
         src, dst = edge_index[0, keep], edge_index[1, keep]
         self.edge_attr = None if edge_attr is None else edge_attr[keep]
         self._dst_plain = dst
-        loops = torch.arange(n)
+        loops = torch.arange(n, device=edge_index.device)
         src, dst = torch.cat([src, loops]), torch.cat([dst, loops])
         self.num_nodes = n
         self.order = torch.argsort(dst, stable=True)
@@ -98,7 +98,7 @@ class SparseAdjacency:
 
 
 def _offsets(counts: Tensor) -> Tensor:
-    out = torch.zeros(counts.numel() + 1, dtype=torch.int64)
+    out = torch.zeros(counts.numel() + 1, dtype=torch.int64, device=counts.device)
     torch.cumsum(counts, 0, out=out[1:])
     return out
 
@@ -111,7 +111,7 @@ def _stack_heads(crow: Tensor, cols: Tensor, h: int, num_cols: int, cols_per_hea
     """H copies of a CSR one below the other (rows ``hh*R + r``), columns shifted by
     ``hh*num_cols`` when each head has its own columns: (crow [H*R + 1], col [H*nnz])."""
     nnz = cols.numel()
-    shift = torch.arange(h).unsqueeze(1)
+    shift = torch.arange(h, device=cols.device).unsqueeze(1)
     crow_h = torch.cat([(crow[:-1] + shift * nnz).reshape(-1), crow.new_tensor([h * nnz])])
     col_h = (cols + shift * num_cols).reshape(-1) if cols_per_head else cols.repeat(h)
     return crow_h, col_h
@@ -132,7 +132,7 @@ class _HeadCSR:
         self.graph, self.heads, self.shared = graph, heads, shared
         self.rows, self.cols = n * h, n if shared else n * h
         self.crow, self.col = _stack_heads(graph.crow, graph.col, h, n, not shared)
-        self.pattern = _csr(self.crow, self.col, torch.zeros(self.col.numel()),
+        self.pattern = _csr(self.crow, self.col, torch.zeros(self.col.numel(), device=self.col.device),
                             (self.rows, self.cols))
         self._t: tuple[Tensor, Tensor] | None = None
 
@@ -146,7 +146,8 @@ class _HeadCSR:
         if self._t is None:
             targets = self.graph.row[perm_t]
             if self.shared:   # [N, H*N]: each entry of source row j once per head, heads inner
-                self._t = (crow_t * h, (targets.unsqueeze(1) + torch.arange(h) * n).reshape(-1))
+                heads = torch.arange(h, device=targets.device) * n
+                self._t = (crow_t * h, (targets.unsqueeze(1) + heads).reshape(-1))
             else:             # [H*N, H*N]: H shifted copies of the transposed CSR
                 self._t = _stack_heads(crow_t, targets, h, n, True)
         crow, col = self._t
@@ -186,7 +187,7 @@ class _CSRAggregate(torch.autograd.Function):
 def _spmm(matrix: Tensor, dense: Tensor) -> Tensor:
     """CSR @ dense into a fresh tensor: with ``out=`` torch skips zero-filling and copying the
     result (2x faster here; autograd is off inside a Function)."""
-    out = torch.empty(matrix.shape[0], dense.shape[1], dtype=dense.dtype)
+    out = torch.empty(matrix.shape[0], dense.shape[1], dtype=dense.dtype, device=dense.device)
     return torch.mm(matrix, dense.contiguous(), out=out)
 
 

@@ -7,6 +7,7 @@ calls it before building an environment.
 
 Built-in environments:
     - ``rlpipe/GraphDeploy-v0``: :class:`rlpipe.envs.graph_deploy.GraphDeployEnv`
+    - ``rlpipe/ServiceChain-v0``: :class:`rlpipe.envs.service_chain.ServiceChainEnv`
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ DEFAULT_ENV_ID = "rlpipe/GraphDeploy-v0"
 #: gymnasium id -> entry point of every built-in environment
 BUILTIN = {
     DEFAULT_ENV_ID: "rlpipe.envs.graph_deploy:GraphDeployEnv",
+    "rlpipe/ServiceChain-v0": "rlpipe.envs.service_chain:ServiceChainEnv",
 }
 
 

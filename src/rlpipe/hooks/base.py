@@ -51,9 +51,13 @@ class HookList(Hook):
     def hooks(self, hooks: Sequence[Hook]) -> None:
         self._hooks = sorted(hooks, key=lambda h: h.order)
 
+    def _call(self, hook: Hook, name: str, *args: Any) -> Any:
+        """One hook's handler for one event (the one place a handler is called)."""
+        return getattr(hook, name)(*args)
+
     def _emit(self, name: str, *args: Any) -> None:
         for h in self._hooks:
-            getattr(h, name)(*args)
+            self._call(h, name, *args)
 
     def on_train_start(self, run): self._emit("on_train_start", run)
     def on_episode_end(self, episode): self._emit("on_episode_end", episode)
@@ -65,7 +69,7 @@ class HookList(Hook):
 
     def on_rollout_end(self, rollout: RolloutEnd) -> None:
         for h in self._hooks:
-            for saved in h.on_rollout_end(rollout) or ():
+            for saved in self._call(h, "on_rollout_end", rollout) or ():
                 self.on_checkpoint(saved)
 
     def close(self) -> None:

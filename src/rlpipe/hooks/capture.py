@@ -16,6 +16,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 
+from rlpipe.action_log import ActionLayout, scalar_actions
 from rlpipe.envs.contract import ProbeState
 from rlpipe.events import EpisodeRecord, RolloutEnd, RunInfo
 from rlpipe.hooks.base import Hook
@@ -132,8 +133,10 @@ class CaptureHook(Hook):
             atomic_write_bytes(self.directory / f"{stem}_embeddings.npz",
                                _npz_bytes(self._flat_arrays(states)))
             entry["embeddings"] = f"{stem}_embeddings.npz"
+        layout = self.run.action_layout or ActionLayout("discrete")
         trace = ep.trace if ep.trace is not None else {
-            "steps": [{"action": int(a), "reward": float(r)} for a, r in zip(ep.actions, ep.rewards)]}
+            "steps": [{"action": a, "reward": float(r)}
+                      for a, r in zip(scalar_actions(layout, ep.actions), ep.rewards)]}
         trace = {**trace, "episode": ep.episode}
         atomic_write_text(self.directory / f"{stem}_trace.json", json.dumps(trace))
         entry["trace"] = f"{stem}_trace.json"
@@ -157,13 +160,18 @@ class CaptureHook(Hook):
             return np.asarray(state.node_kinds, dtype=np.int64).reshape(-1)
         return self._node_kinds(state.obs)
 
+    def _batch(self, states: list[ProbeState]):
+        """The agent's batch of ``states`` (raw observations, prepared here: flattened, and
+        normalized with the current statistics, which a capture never moves)."""
+        return self.agent.collate(self.agent.preprocess([s.obs for s in states], update=False))
+
     @torch.no_grad()
     def _graph_arrays(self, states: list[ProbeState]) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
         agent = self.agent
         agent.actor.eval()
-        batch = agent.collate([s.obs for s in states])
+        batch = self._batch(states)
         h = agent.actor.embed(batch)
-        probs = agent.distribution(batch).probs
+        probs = agent.distribution(batch).probs.cpu()
         sizes = (batch.ptr[1:] - batch.ptr[:-1]).tolist()
         total = int(batch.x.shape[0])
         chosen = np.zeros(total, dtype=bool)
@@ -174,8 +182,8 @@ class CaptureHook(Hook):
             chosen[start + int(probs[g, :n].argmax())] = True
         kinds = [self._kinds(s, n) for s, n in zip(states, sizes)]
         emb = {
-            "embeddings": h.numpy().astype(np.float32),
-            "graph": batch.batch.numpy().astype(np.int64),
+            "embeddings": h.cpu().numpy().astype(np.float32),
+            "graph": batch.batch.cpu().numpy().astype(np.int64),
             "node": np.concatenate([np.arange(n) for n in sizes]).astype(np.int64),
             "node_kind": np.concatenate(kinds).astype(np.int64),
             "node_kind_names": np.asarray(self.kind_names),
@@ -188,7 +196,7 @@ class CaptureHook(Hook):
         for name in sorted(shared):
             emb[f"value_{name}"] = np.concatenate(
                 [np.asarray(s.node_values[name], dtype=np.float32) for s in states])
-        first = agent.collate([states[0].obs])
+        first = self._batch(states[:1])
         _, layers = agent.actor.embed(first, return_attention=True)
         kinds0 = kinds[0]
         att: dict[str, np.ndarray] = {
@@ -197,17 +205,20 @@ class CaptureHook(Hook):
             "node_kinds": kinds0, "node_kind_names": np.asarray(self.kind_names),
         }
         for l, (ei, alpha) in enumerate(layers):
-            att[f"edge_index_{l}"] = ei.numpy().astype(np.int64)
-            att[f"alpha_{l}"] = alpha.numpy().astype(np.float32).reshape(alpha.shape[0], -1)
+            att[f"edge_index_{l}"] = ei.cpu().numpy().astype(np.int64)
+            att[f"alpha_{l}"] = alpha.cpu().numpy().astype(np.float32).reshape(alpha.shape[0], -1)
         return emb, att
 
     @torch.no_grad()
     def _flat_arrays(self, states: list[ProbeState]) -> dict[str, np.ndarray]:
         agent = self.agent
         agent.actor.eval()
-        obs = agent.collate([s.obs for s in states])
+        obs = self._batch(states)
+        greedy = agent.distribution(obs).mode().cpu().numpy()
+        actions = np.asarray(scalar_actions(agent.actions.layout(), greedy))
         return {
-            "embeddings": agent.actor.embed(obs).numpy().astype(np.float32),
-            "action": agent.actor(obs).argmax(-1).numpy().astype(np.int64),
-            "value": agent.critic(obs).numpy().astype(np.float32),
+            "embeddings": agent.actor.embed(obs).cpu().numpy().astype(np.float32),
+            # Discrete: the greedy action; MultiDiscrete: its flat index; Box: its clipped mean
+            "action": actions.astype(np.float32 if agent.actions.kind == "box" else np.int64),
+            "value": agent.critic(obs).cpu().numpy().astype(np.float32),
         }

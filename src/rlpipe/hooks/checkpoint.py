@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
+import shutil
 from pathlib import Path
 
 from rlpipe import checkpoints as ckpt
@@ -18,7 +20,8 @@ class CheckpointHook(Hook):
 
     ``interval`` ``'auto'`` means 10 checkpoints per run; ``<= 0`` turns periodic, final and
     stop checkpoints off (``best.pt`` is still written), so a stopped run then resumes from its
-    last periodic checkpoint, or starts afresh.
+    last periodic checkpoint, or starts afresh; the text log says so once, at the start.
+    ``best.pt`` follows ``store_separately`` (then it is the folder ``best/``).
     """
 
     order = PERSIST  # after every hook that records what the checkpoint covers (hooks.base)
@@ -33,6 +36,11 @@ class CheckpointHook(Hook):
         self.run = run
         self.interval = resolve_interval(self.interval_setting, run.target_episodes, 10)
         self.params_json = json.dumps(run.params.to_dict(), sort_keys=True)
+        if self.interval == 0:
+            logging.getLogger("rlpipe").warning(
+                "checkpoint.interval %s <= 0: no periodic, final or stop checkpoints, only %s "
+                "(the best model); a stopped run resumes from an older checkpoint or starts afresh",
+                self.interval_setting, ckpt.best_name(self.separate))
 
     def _state(self, rollout: RolloutEnd) -> dict:
         state = rollout.snapshot()
@@ -59,6 +67,12 @@ class CheckpointHook(Hook):
             saved.append(self._saved(path, ep, False, rollout.mean_episode_reward))
         if rollout.best_improved:
             state = state or self._state(rollout)
-            path = ckpt.save_checkpoint(state, self.directory / ckpt.BEST)
+            path = ckpt.save_checkpoint(state, self.directory / ckpt.best_name(self.separate),
+                                        self.separate)
+            other = self.directory / ckpt.best_name(not self.separate)  # of an earlier setting
+            if other.is_dir():
+                shutil.rmtree(other)
+            else:
+                other.unlink(missing_ok=True)
             saved.append(self._saved(path, ep, True, rollout.best_mean_reward))
         return saved

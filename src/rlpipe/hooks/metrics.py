@@ -1,15 +1,18 @@
-"""The metrics hook: episodes.csv, updates.csv, steps.csv and TensorBoard from one record path."""
+"""The metrics hook: episodes.csv, updates.csv, steps.csv, TensorBoard and the W&B mirror from one
+record path; at the end, the run's params as TensorBoard hyperparameters with the final metrics."""
 from __future__ import annotations
 
 import logging
 from pathlib import Path
 
-from rlpipe.config import resolve_interval
+from rlpipe.action_log import ACTIONS_COLUMNS, ActionLayout, action_cells, histogram_rows
+from rlpipe.config import WandbConfig, resolve_interval
 from rlpipe.contracts import EPISODE_COLUMNS, STEP_COLUMNS, UPDATE_COLUMNS
-from rlpipe.events import EpisodeRecord, RolloutEnd, RunInfo, UpdateRecord
+from rlpipe.events import EpisodeRecord, RolloutEnd, RunInfo, RunResult, UpdateRecord
 from rlpipe.hooks.base import Hook
-from rlpipe.paths import EPISODES_CSV, STEPS_CSV, TENSORBOARD_DIR, UPDATES_CSV
-from rlpipe.hooks.writers import CSVLog, Recorder, ScalarStream, TensorBoardLog, WandbLog
+from rlpipe.hooks.scalar_sinks import ScalarStream, TensorBoardLog, WandbLog, flat_params
+from rlpipe.hooks.writers import CSVLog, Recorder
+from rlpipe.paths import ACTIONS_CSV, EPISODES_CSV, STEPS_CSV, TENSORBOARD_DIR, UPDATES_CSV, WANDB_DIR
 
 # update statistic key (algorithms.py) -> updates.csv column
 UPDATE_STATS = {
@@ -26,6 +29,7 @@ EPISODE_TAGS = {
     "Deployment Accuracy": "Performance / Deployment accuracy",
 }
 UPDATE_TAGS = {
+    "Global Step": "Run / Total timesteps",
     "Actor Loss": "Loss / Policy loss", "Critic Loss": "Loss / Value loss",
     "Policy Entropy": "Policy / Entropy", "Approx KL": "Policy / Approx KL",
     "Clip Fraction": "Policy / Clip fraction", "Explained Variance": "Value / Explained variance",
@@ -35,17 +39,20 @@ UPDATE_TAGS = {
 
 
 class MetricsHook(Hook):
-    """Writes the CSV logs and TensorBoard scalars (contract: docs/FILES.md)."""
+    """Writes the CSV logs, TensorBoard scalars (every ``write_interval`` episodes; <= 0 off) and
+    the W&B mirror (``wandb.mode`` not ``disabled``; every ``wandb.interval`` episodes, whatever
+    TensorBoard does). Contract: docs/FILES.md."""
 
     def __init__(self, directory: Path, write_interval: int | str, step_log_interval: int,
-                 wandb_project: str | None = None):
+                 wandb: WandbConfig = WandbConfig()):
         self.directory = Path(directory)
         self.write_interval_setting = write_interval
         self.step_interval = step_log_interval
-        self.wandb_project = wandb_project
+        self.wandb_settings = wandb
         self.episodes: CSVLog | None = None
         self.updates: CSVLog | None = None
         self.steps: CSVLog | None = None
+        self.actions: CSVLog | None = None     # actions.csv (Box and MultiDiscrete actions)
         self.tb: TensorBoardLog | None = None
         self.wandb: WandbLog | None = None
         self.notes: list[str] = []
@@ -56,10 +63,14 @@ class MetricsHook(Hook):
         self.episodes = CSVLog(self.directory / EPISODES_CSV,
                                EPISODE_COLUMNS + tuple(run.env.metric_names), "Episode", keep)
         self.updates = CSVLog(self.directory / UPDATES_CSV, UPDATE_COLUMNS, "Episode", keep)
+        self.action_layout = run.action_layout or ActionLayout("discrete")
         if self.step_interval > 0:
             self.steps = CSVLog(self.directory / STEPS_CSV,
-                                STEP_COLUMNS + tuple(run.env.step_summary_names), "Episode", keep)
-        for log in (self.episodes, self.updates, self.steps):
+                                STEP_COLUMNS + self.action_layout.step_columns
+                                + tuple(run.env.step_summary_names), "Episode", keep)
+        if self.action_layout.has_histograms:
+            self.actions = CSVLog(self.directory / ACTIONS_CSV, ACTIONS_COLUMNS, "Episode", keep)
+        for log in self._logs():
             if log is not None and keep and log.dropped_rows:
                 self.notes.append(f"{log.path.name}: dropped {log.dropped_rows} rows past episode {keep}")
             if log is not None and keep and log.missing_rows:
@@ -67,24 +78,26 @@ class MetricsHook(Hook):
                                   f"episode {keep} (lost in a crash before they reached the disk)")
         for note in self.notes:
             logging.getLogger("rlpipe").info("resume: %s", note)
+        self.last_mean_reward: float | None = None
         interval = resolve_interval(self.write_interval_setting, run.target_episodes, 100)
-        sinks = []
+        sinks = []  # (sink, its interval)
         if keep == 0:  # a fresh run: the previous run's event files would show its episodes too
             for old in (self.directory / TENSORBOARD_DIR).glob("events.out.tfevents.*"):
                 old.unlink()
         if interval > 0:
             self.tb = TensorBoardLog(self.directory / TENSORBOARD_DIR, purge_step=keep + 1 if keep else None)
-            sinks.append(self.tb)
-            if self.wandb_project:
-                self.wandb = WandbLog(self.directory / "wandb", self.wandb_project,
-                                      run.params.to_dict(), f"rlpipe-{run.fingerprint}-from-{keep}")
-                sinks.append(self.wandb)
+            sinks.append((self.tb, interval))
+        wb = self.wandb_settings
+        if wb.mode != "disabled":
+            self.wandb = WandbLog(self.directory / WANDB_DIR, wb, run.params.to_dict(),
+                                  f"rlpipe-{run.fingerprint}-from-{keep}")
+            sinks.append((self.wandb, resolve_interval(wb.interval, run.target_episodes, 100)))
         ep_skip = ("Episode", "Actor Loss", "Critic Loss", "Policy Entropy")
-        up_skip = ("Update", "Global Step", "Episode", "Skipped")
+        up_skip = ("Update", "Episode", "Skipped")
         self.episode_rec = Recorder(self.episodes, [
-            ScalarStream(sink, EPISODE_TAGS, "Performance", interval, keep, skip=ep_skip) for sink in sinks])
+            ScalarStream(sink, EPISODE_TAGS, "Performance", n, keep, skip=ep_skip) for sink, n in sinks])
         self.update_rec = Recorder(self.updates, [
-            ScalarStream(sink, UPDATE_TAGS, "Custom", interval, keep, skip=up_skip) for sink in sinks])
+            ScalarStream(sink, UPDATE_TAGS, "Custom", n, keep, skip=up_skip) for sink, n in sinks])
 
     def on_episode_end(self, ep: EpisodeRecord) -> None:
         r = self.episode_rec
@@ -101,22 +114,28 @@ class MetricsHook(Hook):
         for name, value in ep.metrics.items():
             r.record(name, value)
         r.dump(ep.episode)
+        self.last_mean_reward = ep.mean_episode_reward
         if self.steps is not None:
             self._write_steps(ep)
+        if self.actions is not None:
+            self.actions.write_rows(histogram_rows(self.action_layout, ep.episode, ep.actions))
 
     def _write_steps(self, ep: EpisodeRecord) -> None:
         n = self.step_interval
         idx = range(0, ep.length, n)
         reference, valid = ep.reference_actions, ep.valid
-        summaries = [ep.step_summaries.get(name) for name in self.steps.columns[len(STEP_COLUMNS):]]
+        first_summary = len(STEP_COLUMNS) + len(self.action_layout.step_columns)
+        summaries = [ep.step_summaries.get(name) for name in self.steps.columns[first_summary:]]
+        cells, extra = action_cells(self.action_layout, ep.actions)
         rows = []
         for t in idx:
             rows.append((
-                ep.episode, t + 1, ep.global_step_start + t + 1, int(ep.actions[t]),
+                ep.episode, t + 1, ep.global_step_start + t + 1, cells[t],
                 float(ep.rewards[t]), float(ep.values[t]), float(ep.log_probs[t]),
                 float(ep.entropies[t]),
                 None if reference is None else int(reference[t]),
                 None if valid is None else bool(valid[t]),
+                *extra[t],
                 *[None if s is None else float(s[t]) for s in summaries],
             ))
         self.steps.write_rows(rows)
@@ -135,20 +154,31 @@ class MetricsHook(Hook):
 
     def on_rollout_end(self, rollout: RolloutEnd) -> None:
         # durable before a checkpoint that covers these rows can be written
-        for log in (self.episodes, self.updates, self.steps):
-            if log is not None:
-                log.flush(fsync=True)
+        for log in self._logs():
+            log.flush(fsync=True)
 
-    def on_train_end(self, run, result) -> None:  # noqa: ARG002
+    def _logs(self) -> list[CSVLog]:
+        return [log for log in (self.episodes, self.updates, self.steps, self.actions)
+                if log is not None]
+
+    def on_train_end(self, run: RunInfo, result: RunResult) -> None:
+        """A finished run: the final metrics, with the params as hyperparameters (TensorBoard)
+        and as the W&B run's summary."""
+        final = {"Final / Mean episode reward": self.last_mean_reward,
+                 "Final / Best mean reward": result.best_mean_reward,
+                 "Final / Episodes": result.episodes, "Final / Total timesteps": result.global_step}
+        if self.tb is not None:
+            self.tb.hparams(flat_params(run.params.to_dict()), final, result.episodes)
+        if self.wandb is not None:
+            self.wandb.summary(final)
         self.close()
 
     def on_interrupt(self, run, reason) -> None:
         self.close()
 
     def close(self) -> None:
-        for log in (self.episodes, self.updates, self.steps):
-            if log is not None:
-                log.close()
+        for log in self._logs():
+            log.close()
         if self.tb is not None:
             self.tb.flush()
             self.tb.close()

@@ -1,12 +1,18 @@
-"""A tqdm progress bar: episode, mean reward and accuracy."""
+"""A tqdm progress bar: episode, mean reward and accuracy.
+
+Log lines reach the console through ``tqdm.write`` (:mod:`rlpipe.hooks.text_log`), above the bar.
+The bar closes (at 100 %) with the run's last episode, so that the last checkpoint and the
+"finished" line come below it; a stopped run closes it at the stop.
+"""
 from __future__ import annotations
 
-from rlpipe.events import EpisodeRecord, RunInfo
+from rlpipe.events import EpisodeRecord, RunInfo, RunResult
 from rlpipe.hooks.base import DISPLAY, Hook
 
 
 class ProgressHook(Hook):
     order = DISPLAY
+
     def on_train_start(self, run: RunInfo) -> None:
         from tqdm import tqdm
 
@@ -21,7 +27,16 @@ class ProgressHook(Hook):
             self.acc = (self.acc + [ep.accuracy])[-50:]
             post["acc"] = f"{sum(self.acc) / len(self.acc):.3f}"
         self.bar.set_postfix(post, refresh=False)
+        if self.bar.n >= self.bar.total:
+            self.close()
+
+    def on_interrupt(self, run: RunInfo, reason: str) -> None:
+        self.close()
+
+    def on_train_end(self, run: RunInfo, result: RunResult) -> None:
+        self.close()
 
     def close(self) -> None:
-        if hasattr(self, "bar"):
+        if getattr(self, "bar", None) is not None:
             self.bar.close()
+            self.bar = None

@@ -25,6 +25,20 @@ class _LogFile(logging.FileHandler):
             sys.stderr.write(f"warning: cannot write {self.baseFilename}: {sys.exc_info()[1]}\n")
 
 
+class _Console(logging.StreamHandler):
+    """Console lines written through tqdm: an open progress bar is cleared first and redrawn below
+    the line, so that a log line never lands on the end of the bar's line."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            from tqdm import tqdm
+
+            tqdm.write(self.format(record), file=self.stream)
+            self.flush()
+        except Exception:  # noqa: BLE001 - logging's own policy: report, never raise
+            self.handleError(record)
+
+
 class TextLogHook(Hook):
     """Appends events (start, resume, checkpoint, new best, warnings, stop, finish) via ``logging``."""
 
@@ -42,7 +56,7 @@ class TextLogHook(Hook):
         fh.setFormatter(logging.Formatter(FORMAT))
         self.handlers.append(fh)
         if self.console:
-            ch = logging.StreamHandler(sys.stderr)
+            ch = _Console(sys.stderr)
             ch.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
             self.handlers.append(ch)
         for h in self.handlers:
@@ -60,6 +74,8 @@ class TextLogHook(Hook):
             self.logger.info("run start: %s on %s, %d episodes, %d envs, seed %d; params digest %s, "
                              "fingerprint %s", p.train.algo.upper(), p.env.id, run.target_episodes,
                              p.train.num_envs, p.train.seed, run.params_digest, run.fingerprint)
+        self.logger.info("device: %s (train.device: %s); observation normalization %s", run.device,
+                         p.train.device, "on" if run.normalize_observations else "off")
 
     def note(self, message: str) -> None:
         self.logger.info(message)

@@ -1,18 +1,16 @@
-"""Writers that receive recorded values: CSV files and TensorBoard (one event file per run).
+"""Writers that receive recorded values: CSV files, and the recorder that feeds the scalar sinks.
 
 Following SB3's logger, hooks *record* key/value pairs into a :class:`Recorder` and *dump* them
 at a step; the recorder hands the same dict to every writer of that stream, so the CSV and
-TensorBoard always hold the same numbers.
+TensorBoard (and W&B: :mod:`rlpipe.hooks.scalar_sinks`) always hold the same numbers.
 """
 from __future__ import annotations
 
 import contextlib
-import math
 import os
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
-from rlpipe.config import ConfigError
 from rlpipe.io_utils import atomic_write_text, with_filename
 
 
@@ -208,62 +206,6 @@ def _cut_after(window: bytes, start: int, key: int, width: int, keep_through: in
     return None, 0, dropped
 
 
-class TensorBoardLog:
-    """One ``SummaryWriter`` per process run; scalars on the episode axis.
-
-    ``purge_step`` makes TensorBoard drop events at or after it that an earlier (interrupted)
-    run wrote, so a resumed run never shows an episode twice.
-    """
-
-    def __init__(self, logdir: Path, purge_step: int | None):
-        from torch.utils.tensorboard import SummaryWriter  # imported only when TensorBoard is on
-
-        self.writer = SummaryWriter(log_dir=str(logdir), purge_step=purge_step, flush_secs=30)
-
-    def scalars(self, values: Mapping[str, float], step: int) -> None:
-        for tag, v in values.items():
-            if v is None:
-                continue
-            v = float(v)
-            if math.isfinite(v):
-                self.writer.add_scalar(tag, v, step)
-
-    def flush(self) -> None:
-        self.writer.flush()
-
-    def close(self) -> None:
-        self.writer.close()
-
-
-class WandbLog:
-    """An offline Weights & Biases run mirroring the TensorBoard scalars (``experiment.wandb``).
-
-    Offline only: nothing leaves the machine; ``wandb sync <dir>`` uploads it later if wanted.
-    """
-
-    def __init__(self, directory: Path, project: str, config: dict, name: str):
-        try:
-            import wandb
-        except ImportError:
-            raise ConfigError("experiment.wandb: true needs the wandb package "
-                              "(pip install 'rlpipe[wandb]'), or set it to false") from None
-        Path(directory).mkdir(parents=True, exist_ok=True)
-        self.run = wandb.init(project=project, dir=str(directory), mode="offline", config=config,
-                              name=name, reinit="create_new")
-
-    def scalars(self, values: Mapping[str, float], step: int) -> None:
-        clean = {k: float(v) for k, v in values.items()
-                 if v is not None and math.isfinite(float(v))}
-        if clean:
-            self.run.log(clean, step=step)
-
-    def flush(self) -> None:
-        pass
-
-    def close(self) -> None:
-        self.run.finish()
-
-
 class Recorder:
     """Record values, then dump them to every writer of the stream at a step: the CSV file and
     the scalar streams (TensorBoard, the optional W&B mirror)."""
@@ -281,33 +223,3 @@ class Recorder:
         for stream in self.streams:
             stream.write(self.values, step)
         self.values = {}
-
-
-class ScalarStream:
-    """Maps CSV column names to scalar tags and samples every ``interval`` episodes.
-
-    A value is written when its step crosses a multiple of ``interval`` since the stream's
-    previous step, so episode scalars land on multiples of the interval and update scalars on
-    the first update at or after each multiple.
-    """
-
-    def __init__(self, log: "TensorBoardLog | WandbLog", tags: Mapping[str, str], default_prefix: str,
-                 interval: int, start_step: int, skip: Sequence[str] = ()):
-        self.log = log
-        self.tags = dict(tags)
-        self.default_prefix = default_prefix
-        self.interval = interval
-        self.last_step = start_step
-        self.skip = set(skip)
-
-    def write(self, values: Mapping[str, Any], step: int) -> None:
-        due = step // self.interval > self.last_step // self.interval
-        self.last_step = step
-        if not due:
-            return
-        out = {}
-        for key, v in values.items():
-            if key in self.skip or v is None:
-                continue
-            out[self.tags.get(key, f"{self.default_prefix} / {key}")] = v
-        self.log.scalars(out, step)

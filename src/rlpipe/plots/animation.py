@@ -80,7 +80,8 @@ def validate_trace(doc, episode: int, source: str = ""):
             raise FigureUnavailable(f"{where}: steps[{i}] has no 'action'/'reward'")
     ep = doc.get("episode", episode)
     ep = ep if isinstance(ep, int) and not isinstance(ep, bool) else episode
-    action = np.array([_int(s["action"], f"{where}: steps[{i}].action") for i, s in enumerate(steps)])
+    # an integer action (Discrete, flat MultiDiscrete index) or a number (Box: the action's mean)
+    action = np.array([_num(s["action"], f"{where}: steps[{i}].action") for i, s in enumerate(steps)])
     reward = np.array([_num(s["reward"], f"{where}: steps[{i}].reward") for i, s in enumerate(steps)])
     if "num_nodes" not in doc:
         return SimpleTrace(ep, action, reward)
@@ -286,12 +287,18 @@ def strip_gif(tr: SimpleTrace, fps: int, max_frames: int, dpi: int) -> bytes:
     T = tr.reward.size
     steps = np.arange(1, T + 1)
     cum = np.cumsum(tr.reward)
-    lo_a, hi_a = int(tr.action.min()), int(tr.action.max())
+    integral = bool(np.all(tr.action == np.round(tr.action)))
+    lo_a, hi_a = float(tr.action.min()), float(tr.action.max())
     ax_a.set_xlim(0.5, T + 0.5)
-    ax_a.set_ylim(lo_a - 0.5, hi_a + 0.5)
-    if hi_a - lo_a <= 20:
-        ax_a.set_yticks(range(lo_a, hi_a + 1))
-    ax_a.set_ylabel("action index")
+    if integral:
+        ax_a.set_ylim(lo_a - 0.5, hi_a + 0.5)
+        if hi_a - lo_a <= 20:
+            ax_a.set_yticks(range(int(lo_a), int(hi_a) + 1))
+        ax_a.set_ylabel("action index")
+    else:
+        pad = 0.05 * (hi_a - lo_a or 1.0)
+        ax_a.set_ylim(lo_a - pad, hi_a + pad)
+        ax_a.set_ylabel("action (mean over dimensions)")
     ax_a.set_xlabel("step")
     ax_r.set_xlim(0.5, T + 0.5)
     span = [min(cum.min(), tr.reward.min(), 0.0), max(cum.max(), tr.reward.max(), 0.0)]

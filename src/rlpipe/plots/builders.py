@@ -7,6 +7,8 @@ Figure or GIF bytes, or raises :class:`~rlpipe.plots.FigureUnavailable` with a n
 """
 from __future__ import annotations
 
+import numpy as np
+
 from rlpipe.plots import inputs
 from rlpipe.plots.render import FigureUnavailable
 
@@ -24,9 +26,17 @@ def loss(ctx):
 
 
 def actions(ctx):
-    from rlpipe.plots import training
+    """Per-dimension histograms for Box / MultiDiscrete actions (actions.parquet has rows),
+    else the action counts of steps.parquet (Discrete)."""
+    from rlpipe.plots import action_dims, training
 
-    return [lambda: training.actions_figure(ctx.table("steps"), ctx.vis.smoothing)]
+    def build():
+        hist = ctx.table("actions")
+        if len(hist):
+            return action_dims.action_dimensions_figure(hist, ctx.vis.smoothing)
+        return training.actions_figure(ctx.table("steps"), ctx.vis.smoothing)
+
+    return [build]
 
 
 def entropy(ctx):
@@ -38,7 +48,8 @@ def entropy(ctx):
 def value(ctx):
     from rlpipe.plots import training
 
-    return [lambda: training.value_figure(ctx.table("steps"), ctx.table("updates"), ctx.vis.smoothing)]
+    return [lambda: training.value_figure(ctx.table("steps"), ctx.table("updates"), ctx.vis.smoothing,
+                                          ctx.gamma)]
 
 
 def performance(ctx):
@@ -52,13 +63,25 @@ def _missing(kind: str, notes: list[str]) -> str:
     return f"no {kind} capture ({why})"
 
 
-def _latest(ctx, kind: str, load, missing: str):
-    """The newest capture that has a ``kind`` file, loaded; FigureUnavailable when there is none
-    or it cannot be read."""
+def chosen_capture(ctx, kind: str, missing: str):
+    """The capture that ``visualize.capture_episode`` names (0: the newest) among those with a
+    ``kind`` file; FigureUnavailable when there is none."""
     listed = [c for c in ctx.captures if getattr(c, kind) is not None]
     if not listed:
         raise FigureUnavailable(missing)
-    c = listed[-1]
+    wanted = ctx.vis.capture_episode
+    if not wanted:
+        return listed[-1]
+    for c in listed:
+        if c.episode == wanted:
+            return c
+    raise FigureUnavailable(f"no {kind} capture at episode {wanted} (visualize.capture_episode; "
+                            f"captured: {', '.join(str(c.episode) for c in listed)})")
+
+
+def _chosen(ctx, kind: str, load, missing: str):
+    """The chosen capture (:func:`chosen_capture`) and its ``kind`` file, loaded."""
+    c = chosen_capture(ctx, kind, missing)
     try:
         return c, load(getattr(c, kind))
     except inputs.CaptureFileError as e:
@@ -72,35 +95,80 @@ def attention(ctx):
         missing = (_missing("attention", ctx.capture_notes) if not ctx.captures else
                    "no attention capture (an MLP agent, or an agent without message-passing "
                    "layers, has none)")
-        c, z = _latest(ctx, "attention", inputs.load_npz, missing)
+        c, z = _chosen(ctx, "attention", inputs.load_npz, missing)
         return att.attention_figure(att.validate_attention(z, c.episode, str(c.attention)))
 
     return [build]
 
 
+def _episode_gif(ctx, capture) -> tuple[bytes, dict]:
+    """GIF bytes and metadata of one captured episode (memoized: episode.gif and the
+    per-episode GIF of the newest capture are drawn once)."""
+    from rlpipe.plots import animation as anim
+
+    done = ctx.state.setdefault("episode_gifs", {})
+    if capture.episode not in done:
+        try:
+            doc = inputs.load_json(capture.trace)
+        except inputs.CaptureFileError as e:
+            raise FigureUnavailable(str(e)) from None
+        trace = anim.validate_trace(doc, capture.episode, str(capture.trace))
+        vis = ctx.vis
+        gif = anim.episode_gif(trace, vis.animation_fps, vis.animation_max_frames, vis.dpi)
+        steps = len(trace.reward)
+        meta = {"episode": capture.episode, "reward": float(np.sum(trace.reward)), "steps": steps,
+                "frames": int(anim.frame_indices(steps, vis.animation_max_frames).size),
+                "fps": vis.animation_fps, "trace": capture.trace.name}
+        done[capture.episode] = (gif, meta)
+    return done[capture.episode]
+
+
 def animation(ctx):
     def build():
-        from rlpipe.plots import animation as anim
-
-        c, doc = _latest(ctx, "trace", inputs.load_json, _missing("episode trace", ctx.capture_notes))
-        trace = anim.validate_trace(doc, c.episode, str(c.trace))
-        return anim.episode_gif(trace, ctx.vis.animation_fps, ctx.vis.animation_max_frames,
-                                ctx.vis.dpi)
+        listed = [c for c in ctx.captures if c.trace is not None]
+        if not listed:
+            raise FigureUnavailable(_missing("episode trace", ctx.capture_notes))
+        return _episode_gif(ctx, listed[-1])[0]
 
     return [build]
 
 
+def episode_gif_name(episode: int, reward: float) -> str:
+    """``ep000100_reward0.732.gif``: the episode and its return (3 decimals)."""
+    return f"ep{episode:06d}_reward{reward:.3f}.gif"
+
+
+def episode_gifs(ctx):
+    """One GIF per captured episode, with its metadata (file name, bytes, metadata)."""
+    from rlpipe.plots.stage import CAPTURE_ERRORS
+
+    for c in ctx.captures:
+        if c.trace is None:
+            continue
+        try:
+            gif, meta = _episode_gif(ctx, c)
+        except (FigureUnavailable, *CAPTURE_ERRORS) as e:
+            ctx.note(f"episode {c.episode} GIF: {e}; not drawn")
+            continue
+        yield episode_gif_name(c.episode, meta["reward"]), gif, meta
+
+
 # --------------------------------------------------------------------------- embeddings
 def _load_embeddings(ctx):
-    """(latest Embeddings or None, all valid Embeddings of its kind, reason when None)."""
+    """(chosen Embeddings or None, the valid Embeddings of its kind up to it, reason when None).
+
+    The chosen capture is ``visualize.capture_episode`` (0: the newest).
+    """
     from rlpipe.plots.embeddings import validate_embeddings
 
-    with_emb = [c for c in ctx.captures if c.embeddings is not None]
-    if not with_emb:
-        return None, [], _missing("embeddings", ctx.capture_notes)
+    try:
+        chosen = chosen_capture(ctx, "embeddings", _missing("embeddings", ctx.capture_notes))
+    except FigureUnavailable as e:
+        return None, [], str(e)
+    with_emb = [c for c in ctx.captures if c.embeddings is not None and c.episode <= chosen.episode]
     history, latest, error = [], None, None
     for c in with_emb:
-        is_latest = c is with_emb[-1]
+        is_latest = c is chosen
         try:
             emb = validate_embeddings(inputs.load_npz(c.embeddings), c.episode, str(c.embeddings))
         except (inputs.CaptureFileError, FigureUnavailable, ValueError, TypeError, IndexError,

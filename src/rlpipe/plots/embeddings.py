@@ -144,7 +144,11 @@ def _scatter_mlp(ax, Y: np.ndarray, arrays: dict[str, np.ndarray], by: str, size
     if by == "value" and "value" in arrays:
         return ax.scatter(Y[:, 0], Y[:, 1], c=arrays["value"].astype(float), cmap=CMAP_SHARE,
                           s=size, edgecolors="none")
-    act = arrays["action"].astype(np.int64)
+    act = arrays["action"]
+    if not np.all(act == np.round(act)):  # Box: the greedy action's mean, a continuous colour
+        return ax.scatter(Y[:, 0], Y[:, 1], c=act.astype(float), cmap="coolwarm", s=size,
+                          edgecolors="none")
+    act = act.astype(np.int64)
     uniq = np.unique(act)
     if uniq.size <= 10:
         import matplotlib

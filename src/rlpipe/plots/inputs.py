@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from rlpipe import paths
+from rlpipe.action_log import ACTIONS_COLUMNS
 from rlpipe.contracts import EPISODE_COLUMNS, STEP_COLUMNS, UPDATE_COLUMNS
 from rlpipe.errors import InputFileError
 
@@ -26,7 +27,10 @@ SUMMARY_FILES = {
     "episodes": ("episodes.parquet", EPISODE_COLUMNS),
     "updates": ("updates.parquet", UPDATE_COLUMNS),
     "steps": ("steps.parquet", STEP_COLUMNS),
+    # Box / MultiDiscrete action histograms; optional (summaries made before it existed lack it)
+    "actions": (paths.ACTIONS_PARQUET, ACTIONS_COLUMNS),
 }
+OPTIONAL_SUMMARIES = ("actions",)
 PRODUCER_HINT = "it is written by the summarize stage (run `dvc repro summarize`)"
 
 
@@ -63,6 +67,8 @@ def summary_path(kind: str, summary_dir: Path = SUMMARY_DIR) -> Path:
 def check_summary_files(summary_dir: Path = SUMMARY_DIR) -> None:
     """Raise :class:`InputFileError` for the first missing summary file."""
     for kind in SUMMARY_FILES:
+        if kind in OPTIONAL_SUMMARIES:
+            continue
         p = summary_path(kind, summary_dir)
         if not p.is_file():
             raise InputFileError(f"{p}: file not found; {PRODUCER_HINT}")
@@ -81,6 +87,9 @@ def read_summary(kind: str, summary_dir: Path = SUMMARY_DIR,
 
     path = summary_path(kind, summary_dir)
     required = SUMMARY_FILES[kind][1]
+    if not path.is_file() and kind in OPTIONAL_SUMMARIES:  # an older summary: no rows
+        return Table(path=path, columns=list(required),
+                     data={c: np.zeros(0) for c in required}, num_rows=0)
     if not path.is_file():
         raise InputFileError(f"{path}: file not found; {PRODUCER_HINT}")
     try:

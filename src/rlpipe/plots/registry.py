@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from rlpipe.paths import EPISODE_GIFS_DIR
+
 
 @dataclass(frozen=True)
 class FigureSpec:
@@ -22,14 +24,20 @@ class FigureSpec:
         name: the value listed in ``visualize.figures``.
         outputs: files it writes under ``plots/`` (dvc.yaml declares each).
         titles: one title per output (also the title of its placeholder).
-        tables: summary tables it reads (``episodes``, ``updates``, ``steps``); a missing table
-            fails the stage before anything is written.
+        tables: summary tables it reads (``episodes``, ``updates``, ``steps``, ``actions``); a
+            missing table fails the stage before anything is written (``actions`` is optional:
+            missing = no rows).
         captures: capture files it reads (``embeddings``, ``attention``, ``trace``); missing
             captures give a placeholder and a note.
         builder: ``module:function``; ``function(ctx)`` returns one callable per output, each
             returning a matplotlib Figure or GIF bytes, or raising ``FigureUnavailable``.
         prepare: optional ``module:function`` run before any figure is drawn (``prepare(ctx)``),
             e.g. to start slow work in the background.
+        per_capture: optional ``module:function``; ``function(ctx)`` yields
+            ``(file name, bytes, metadata)`` for files named per capture (one GIF per captured
+            episode), written under ``plots/<per_capture_dir>/`` with the metadata as JSON beside
+            each; files there that it does not yield again are removed.
+        per_capture_dir: the folder of those files, inside ``plots/``.
         description: what the figure shows (docs).
     """
 
@@ -40,6 +48,8 @@ class FigureSpec:
     captures: tuple[str, ...] = ()
     builder: str = ""
     prepare: str = ""
+    per_capture: str = ""
+    per_capture_dir: str = ""
     description: str = ""
 
 
@@ -51,28 +61,37 @@ FIGURES: tuple[FigureSpec, ...] = (
                description="episode return and its moving average, mean episode reward"),
     FigureSpec("loss", ("loss.png",), ("Losses",), ("updates", "episodes"), (), _B + "loss",
                description="actor and critic losses per update"),
-    FigureSpec("actions", ("actions.png",), ("Action distribution",), ("steps",), (),
+    FigureSpec("actions", ("actions.png",), ("Action distribution",), ("steps", "actions"), (),
                _B + "actions",
-               description="action frequency per window of episodes; chosen vs reference actions"),
+               description="action frequency per window of episodes; chosen vs reference actions "
+                           "(Discrete); per-dimension histograms (Box) or per-component counts "
+                           "(MultiDiscrete) per window"),
     FigureSpec("entropy", ("entropy.png",), ("Policy entropy",), ("updates", "episodes"), (),
                _B + "entropy", description="policy entropy per update"),
     FigureSpec("value", ("value.png",), ("Value function",), ("steps", "updates"), (),
-               _B + "value", description="value estimates against returns, explained variance"),
+               _B + "value", description="value estimates against the return discounted at train.gamma, explained variance"),
     FigureSpec("performance", ("performance.png",), ("Performance metrics",), ("episodes",), (),
                _B + "performance",
                description="Deployment Accuracy and the environment's episode metrics"),
     FigureSpec("attention", ("attention.png",), ("GAT attention",), (), ("attention",),
                _B + "attention",
-               description="attention per layer and head of probe state 0, mean by node-kind pair"),
+               description="attention per layer and head of probe state 0, mean by node-kind pair, "
+                           "of the capture `visualize.capture_episode` (0: the newest)"),
     FigureSpec("animation", ("episode.gif",), ("Captured episode",), (), ("trace",),
-               _B + "animation", description="the newest captured episode, step by step"),
+               _B + "animation", per_capture=_B + "episode_gifs", per_capture_dir=EPISODE_GIFS_DIR,
+               description="the newest captured episode, step by step; and one GIF per captured "
+                           "episode in episodes/ (`epXXXXXX_reward<R>.gif` + `.json` metadata)"),
     FigureSpec("embeddings", ("embeddings_pca.png", "embeddings_tsne.png"),
                ("Embeddings by PCA", "Embeddings by t-SNE"), (), ("embeddings",),
                _B + "embeddings", _B + "start_tsne",
-               description="captured node/observation embeddings in 2-D by PCA and by t-SNE"),
+               description="captured node/observation embeddings in 2-D by PCA and by t-SNE, of the "
+                           "capture `visualize.capture_episode` (0: the newest)"),
 )
 
 FIGURE_NAMES: tuple[str, ...] = tuple(f.name for f in FIGURES)
+#: image formats of ``visualize.formats``: every ``.png`` output is also written as ``.svg`` beside
+#: it when asked (dvc.yaml declares the ``.png`` files, the default); GIFs stay GIFs
+FIGURE_FORMATS: tuple[str, ...] = ("png", "svg")
 FIGURE_OUTPUTS: dict[str, tuple[str, ...]] = {f.name: f.outputs for f in FIGURES}
 BY_NAME: dict[str, FigureSpec] = {f.name: f for f in FIGURES}
 

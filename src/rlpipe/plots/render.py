@@ -30,6 +30,21 @@ def figure_png(fig: Figure, dpi: int) -> bytes:
     return buf.getvalue()
 
 
+def figure_svg(fig: Figure) -> bytes:
+    """Render ``fig`` to SVG bytes, the same bytes for the same figure (no date, fixed ids)."""
+    import matplotlib
+
+    buf = io.BytesIO()
+    with matplotlib.rc_context({"svg.hashsalt": "rlpipe"}):
+        fig.savefig(buf, format="svg", metadata={"Date": None})
+    return buf.getvalue()
+
+
+def figure_bytes(fig: Figure, fmt: str, dpi: int) -> bytes:
+    """``fig`` as a ``png`` or ``svg`` file (``visualize.formats``)."""
+    return figure_png(fig, dpi) if fmt == "png" else figure_svg(fig)
+
+
 def placeholder_figure(title: str, message: str) -> Figure:
     """A small figure that says which figure this is and why it is not drawn."""
     fig = new_figure(6.4, 1.8, layout=None)

@@ -9,10 +9,15 @@ exist and a failure leaves the previous files intact:
 - a figure whose optional inputs are missing or malformed (no captures, mismatched array shapes,
   no rows) → a placeholder naming what is missing, and a printed note; the stage still exits 0;
 - a missing or unreadable summary Parquet file → :class:`InputFileError` (exit 2), nothing written.
+
+Each ``.png`` output is written in every format of ``visualize.formats`` side by side
+(``reward.png``, ``reward.svg``; GIFs stay GIFs). Files named per capture (one GIF per captured
+episode, ``FigureSpec.per_capture``) go to their own folder, which keeps only this run's files.
 """
 from __future__ import annotations
 
 import importlib
+import json
 import multiprocessing
 import time
 from pathlib import Path
@@ -20,12 +25,13 @@ from typing import Any, Callable
 
 import numpy as np
 
-from rlpipe.config import ExperimentConfig, VisualizeConfig
-from rlpipe.io_utils import atomic_write_bytes
+from rlpipe.config import ExperimentConfig, TrainConfig, VisualizeConfig
+from rlpipe.io_utils import atomic_write_bytes, atomic_write_text
 from rlpipe.paths import CAPTURES_DIR, FIGURES_DIR
 from rlpipe.plots import inputs, projection
-from rlpipe.plots.registry import FIGURES, FigureSpec
-from rlpipe.plots.render import FigureUnavailable, figure_png, placeholder_gif, placeholder_png
+from rlpipe.plots.registry import FIGURE_FORMATS, FIGURES, FigureSpec
+from rlpipe.plots.render import (FigureUnavailable, figure_bytes, placeholder_figure,
+                                 placeholder_gif)
 from rlpipe.plots.style import apply_style
 
 OUTPUT_DIR = FIGURES_DIR
@@ -42,8 +48,10 @@ def _resolve(ref: str) -> Callable:
 class Context:
     """What builders see: the params, the tables (read once), the captures, shared state."""
 
-    def __init__(self, vis: VisualizeConfig, exp: ExperimentConfig, root: Path, log: Callable[[str], None]):
+    def __init__(self, vis: VisualizeConfig, exp: ExperimentConfig, root: Path, log: Callable[[str], None],
+                 gamma: float | None = None):
         self.vis, self.exp, self.root, self.log = vis, exp, Path(root), log
+        self.gamma = TrainConfig().gamma if gamma is None else gamma  # train.gamma (value figure)
         self.summary_dir = self.root / inputs.SUMMARY_DIR
         self.out_dir = self.root / OUTPUT_DIR
         self.captures_dir = self.root / exp.directory / CAPTURES_DIR
@@ -79,6 +87,14 @@ class Context:
         self._resources = []
 
     # ---------------------------------------------------------------- outputs
+    def _formats(self, name: str) -> list[tuple[str, str]]:
+        """(file name, format) of one declared output: a ``.png`` output in each of
+        ``visualize.formats`` (side by side), anything else (a GIF) as it is."""
+        if not name.endswith(".png"):
+            return [(name, "")]
+        stem = name[:-len(".png")]  # png first whatever the order asked: its bytes never depend
+        return [(f"{stem}.{fmt}", fmt) for fmt in FIGURE_FORMATS if fmt in self.vis.formats]
+
     def write(self, name: str, data: bytes, placeholder: bool = False) -> None:
         atomic_write_bytes(self.out_dir / name, data)
         self.written += 1
@@ -86,17 +102,19 @@ class Context:
 
     def placeholder(self, name: str, title: str, message: str) -> None:
         if name.endswith(".gif"):
-            data = placeholder_gif(title, message, self.vis.dpi)
-        else:
-            data = placeholder_png(title, message, self.vis.dpi)
-        self.write(name, data, placeholder=True)
+            self.write(name, placeholder_gif(title, message, self.vis.dpi), placeholder=True)
+            return
+        fig = placeholder_figure(title, message)
+        for file, fmt in self._formats(name):
+            self.write(file, figure_bytes(fig, fmt, self.vis.dpi), placeholder=True)
 
     def draw(self, name: str, title: str, build: Callable[[], object], capture: bool = False) -> None:
         """Build a figure (or GIF bytes) and write it; a placeholder with a note when unavailable."""
         t0 = time.perf_counter()
         try:
             result = build()
-            data = result if isinstance(result, bytes) else figure_png(result, self.vis.dpi)
+            files = [(name, result)] if isinstance(result, bytes) else [
+                (file, figure_bytes(result, fmt, self.vis.dpi)) for file, fmt in self._formats(name)]
         except FigureUnavailable as e:
             self.note(f"{name}: {e}; wrote a placeholder")
             self.placeholder(name, title, f"not drawn: {e}")
@@ -107,8 +125,39 @@ class Context:
             self.note(f"{name}: malformed capture ({type(e).__name__}: {e}); wrote a placeholder")
             self.placeholder(name, title, f"not drawn: malformed capture ({type(e).__name__}: {e})")
             return
-        self.write(name, data)
-        self.log(f"visualize: wrote {self.out_dir / name} ({time.perf_counter() - t0:.2f} s)")
+        for file, data in files:
+            self.write(file, data)
+        self.log(f"visualize: wrote {', '.join(str(self.out_dir / f) for f, _ in files)} "
+                 f"({time.perf_counter() - t0:.2f} s)")
+
+    def remove_other_formats(self) -> None:
+        """Delete figure files in a format that ``visualize.formats`` no longer asks for (left by
+        an earlier run outside DVC, which empties plots/ itself)."""
+        for spec in FIGURES:
+            for name in spec.outputs:
+                if not name.endswith(".png"):
+                    continue
+                for fmt in FIGURE_FORMATS:
+                    if fmt not in self.vis.formats:
+                        (self.out_dir / f"{name[:-len('.png')]}.{fmt}").unlink(missing_ok=True)
+
+    def write_per_capture(self, spec: FigureSpec, selected: bool) -> None:
+        """The figure's files named per capture (``spec.per_capture``), each with its metadata
+        JSON beside it; the folder keeps only what this run wrote."""
+        folder = self.out_dir / spec.per_capture_dir
+        kept: set[str] = set()
+        for name, data, meta in _resolve(spec.per_capture)(self) if selected else ():
+            stem = name.rsplit(".", 1)[0]
+            atomic_write_bytes(folder / name, data)
+            atomic_write_text(folder / f"{stem}.json", json.dumps(meta, indent=1) + "\n")
+            kept.update((name, f"{stem}.json"))
+            self.written += 2
+        if folder.is_dir():
+            for p in folder.iterdir():
+                if p.is_file() and p.name not in kept:
+                    p.unlink()
+        if kept:
+            self.log(f"visualize: wrote {len(kept) // 2} files (+ .json) in {folder}")
 
 
 def run(sections: dict[str, Any]) -> int:
@@ -116,7 +165,8 @@ def run(sections: dict[str, Any]) -> int:
     import matplotlib
 
     matplotlib.use("Agg")
-    return run_visualize(sections["visualize"], sections["experiment"])
+    return run_visualize(sections["visualize"], sections["experiment"],
+                         gamma=sections.get("train.gamma"))
 
 
 def _disabled(ctx: Context, spec: FigureSpec) -> None:
@@ -125,10 +175,11 @@ def _disabled(ctx: Context, spec: FigureSpec) -> None:
 
 
 def run_visualize(vis: VisualizeConfig, exp: ExperimentConfig, root: Path | str = ".",
-                  log: Callable[[str], None] = print) -> int:
-    """Draw every figure of ``vis.figures`` into ``<root>/plots/``; placeholders for the rest."""
+                  log: Callable[[str], None] = print, gamma: float | None = None) -> int:
+    """Draw every figure of ``vis.figures`` into ``<root>/plots/``; placeholders for the rest.
+    ``gamma``: the run's ``train.gamma`` (the value figure's discount; None = its default)."""
     t_start = time.perf_counter()
-    ctx = Context(vis, exp, Path(root), log)
+    ctx = Context(vis, exp, Path(root), log, gamma)
     inputs.check_summary_files(ctx.summary_dir)
     selected = [f for f in FIGURES if f.name in set(vis.figures)]
     if any(f.captures for f in selected):
@@ -152,6 +203,10 @@ def run_visualize(vis: VisualizeConfig, exp: ExperimentConfig, root: Path | str 
             builds = _resolve(spec.builder)(ctx)
             for out, title, build in zip(spec.outputs, spec.titles, builds):
                 ctx.draw(out, title, build, capture=bool(spec.captures))
+        for spec in FIGURES:
+            if spec.per_capture:
+                ctx.write_per_capture(spec, spec in selected)
+        ctx.remove_other_formats()
     finally:
         ctx.close()
     log(f"visualize: {ctx.written} files in {ctx.out_dir} ({ctx.placeholders} placeholders) "

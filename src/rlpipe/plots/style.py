@@ -1,11 +1,11 @@
-"""One palette and one look for every figure, and the smoothing helper.
+"""One palette and one look for every figure, integer ticks, and the smoothing legend.
+
+The moving average itself is :mod:`rlpipe.smoothing` (shared with the summarize stage).
 
 Colours are the Okabe–Ito colour-blind-safe set. A quantity keeps its colour in every figure
 (critic loss is always vermillion, the second node kind always orange, the chosen node always red ...).
 """
 from __future__ import annotations
-
-import numpy as np
 
 # Okabe–Ito
 _BLUE = "#0072B2"
@@ -94,23 +94,14 @@ def apply_style(style: str) -> None:
     })
 
 
-def moving_average(values: np.ndarray, window: int) -> np.ndarray:
-    """Trailing moving average over ``window`` points that skips NaN.
+def integer_ticks(*axes) -> None:
+    """Integer tick positions only (episode, update, node index ...): never 2.5 of a node."""
+    from matplotlib.ticker import MaxNLocator
 
-    Point ``i`` is the mean of the finite values among ``values[i-window+1 : i+1]`` (fewer at the
-    start); NaN where that slice holds no finite value. Same length as ``values``.
-    """
-    x = np.asarray(values, dtype=np.float64)
-    if x.ndim != 1:
-        raise ValueError("moving_average expects a 1-D series")
-    window = max(int(window), 1)
-    finite = np.isfinite(x)
-    sums = np.concatenate(([0.0], np.cumsum(np.where(finite, x, 0.0))))
-    counts = np.concatenate(([0], np.cumsum(finite)))
-    hi = np.arange(1, x.size + 1)
-    lo = np.maximum(hi - window, 0)
-    n = counts[hi] - counts[lo]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        out = (sums[hi] - sums[lo]) / n
-    out[n == 0] = np.nan
-    return out
+    for axis in axes:
+        axis.set_major_locator(MaxNLocator(integer=True))
+
+
+def smoothing_label(window: int, unit: str) -> str:
+    """What a smoothed curve's legend says: the window it was really drawn with."""
+    return f"centred mean of {window} {unit}"

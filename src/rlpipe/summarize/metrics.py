@@ -14,13 +14,14 @@ Rules (``window`` = ``summarize.window``; NaN, inf and missing values are left o
 from __future__ import annotations
 
 import math
-import re
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from rlpipe.contracts import performance_keys, snake_case  # noqa: F401 - one definition
+from rlpipe.smoothing import trailing_mean
 from rlpipe.summarize.tables import EPISODES_BASE
 
 
@@ -33,28 +34,6 @@ def column(table: pa.Table, name: str) -> np.ndarray:
         col = pc.cast(col, pa.int8())
     col = pc.fill_null(pc.cast(col, pa.float64()), math.nan)
     return np.asarray(col.to_numpy(), dtype=np.float64)
-
-
-def trailing_means(x: np.ndarray, window: int) -> np.ndarray:
-    """Mean of the finite values in each trailing window ``x[max(0, i-window+1) : i+1]``.
-
-    Partial windows at the start are averaged over what they hold; a window without any finite
-    value gives NaN. O(n) via cumulative sums (float64; the rounding is far below plot scale).
-    """
-    x = np.asarray(x, dtype=np.float64)
-    n = len(x)
-    if n == 0:
-        return np.empty(0)
-    ok = np.isfinite(x)
-    csum = np.concatenate(([0.0], np.cumsum(np.where(ok, x, 0.0))))
-    ccnt = np.concatenate(([0], np.cumsum(ok)))
-    hi = np.arange(1, n + 1)
-    lo = np.maximum(0, hi - window)
-    cnt = ccnt[hi] - ccnt[lo]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        out = (csum[hi] - csum[lo]) / cnt
-    out[cnt == 0] = np.nan
-    return out
 
 
 def _finite(x: np.ndarray) -> np.ndarray:
@@ -72,7 +51,7 @@ def best_mean(x: np.ndarray, window: int) -> float | None:
         return None
     if n <= window:
         return final_mean(x, window)
-    means = trailing_means(x, window)[window - 1:]
+    means = trailing_mean(x, window)[window - 1:]
     if not np.isfinite(means).any():
         return None
     i = int(np.nanargmax(means)) + window - 1
@@ -91,29 +70,9 @@ def last_finite(x: np.ndarray) -> float | None:
     return float(x[idx[-1]]) if len(idx) else None
 
 
-def snake_case(name: str) -> str:
-    """``"Acceptance Rate"`` -> ``"acceptance_rate"``; ``"Latency (ms)"`` -> ``"latency_ms"``."""
-    s = re.sub(r"[^0-9A-Za-z]+", "_", name).strip("_").lower()
-    return s or "metric"
-
-
 def performance_columns(episodes: pa.Table) -> list[str]:
     """The episodes.csv columns after the fixed ones: the environment's performance metrics."""
     return [c for c in episodes.column_names if c not in EPISODES_BASE]
-
-
-def performance_keys(names: Sequence[str]) -> dict[str, str]:
-    """Column name -> unique snake_case key (``_2``, ``_3``... on a collision)."""
-    keys: dict[str, str] = {}
-    used: set[str] = set()
-    for name in names:
-        key = base = snake_case(name)
-        i = 2
-        while key in used:
-            key, i = f"{base}_{i}", i + 1
-        used.add(key)
-        keys[name] = key
-    return keys
 
 
 def _put(group: dict, key: str, value: Any) -> None:

@@ -11,11 +11,14 @@ Every file in :data:`SERIES_FILES` is always written (DVC needs declared outputs
                     ``M,M Moving Average``
 ==================  ===========================================================================
 
-Moving averages are trailing means over ``summarize.window`` rows of the **full** series
-(finite values only; partial windows at the start). Rows whose x is missing, or whose y values
-are all missing, are left out (an environment without reference decisions gives a header-only
-``accuracy.csv``); the remaining rows are then downsampled to at most ``summarize.max_points``,
-evenly strided, always keeping the first and the last. Missing/NaN cells are written empty.
+Moving averages are computed on the **full** series by :func:`rlpipe.smoothing.smooth`: a centred
+mean over ``summarize.window`` rows, narrowed to at most a tenth of the series (so the 60 updates
+of a default run get a 5-update window, its 480 episodes a 47-episode one; a series of fewer than
+30 rows is left unsmoothed), cut short at both ends of the series; finite values only. Rows
+whose x is missing, or whose y values are all missing, are left out (an environment without
+reference decisions gives a header-only ``accuracy.csv``); the remaining rows are then
+downsampled to at most ``summarize.max_points``, evenly strided, always keeping the first and
+the last. Missing/NaN cells are written empty.
 """
 from __future__ import annotations
 
@@ -28,7 +31,8 @@ from typing import Sequence
 import numpy as np
 import pyarrow as pa
 
-from rlpipe.summarize.metrics import column, performance_columns, trailing_means
+from rlpipe.smoothing import smooth
+from rlpipe.summarize.metrics import column, performance_columns
 
 SERIES_FILES = ("reward.csv", "accuracy.csv", "losses.csv", "entropy.csv", "performance.csv")
 MA = "Moving Average"
@@ -73,6 +77,10 @@ def _finish(x_name: str, x: np.ndarray, y_names: list[str], ys: list[np.ndarray]
     return Series(x_name, x[rows], list(y_names), [y[rows] for y in ys])
 
 
+def _ma(y: np.ndarray, window: int) -> np.ndarray:
+    return smooth(y, window)[0]
+
+
 def build_series(episodes: pa.Table, updates: pa.Table, window: int,
                  max_points: int) -> dict[str, Series]:
     """File name -> series, for every name in :data:`SERIES_FILES`."""
@@ -83,30 +91,30 @@ def build_series(episodes: pa.Table, updates: pa.Table, window: int,
     reward = column(episodes, "Cumulative Reward")
     out["reward.csv"] = _finish(
         "Episode", ep, ["Cumulative Reward", MA, "Mean Episode Reward"],
-        [reward, trailing_means(reward, window), column(episodes, "Mean Episode Reward")],
+        [reward, _ma(reward, window), column(episodes, "Mean Episode Reward")],
         max_points)
 
     acc = column(episodes, "Deployment Accuracy")
     out["accuracy.csv"] = _finish(
-        "Episode", ep, ["Deployment Accuracy", MA], [acc, trailing_means(acc, window)],
+        "Episode", ep, ["Deployment Accuracy", MA], [acc, _ma(acc, window)],
         max_points)
 
     actor, critic = column(updates, "Actor Loss"), column(updates, "Critic Loss")
     out["losses.csv"] = _finish(
         "Update", up, ["Actor Loss", "Critic Loss", f"Actor Loss {MA}", f"Critic Loss {MA}"],
-        [actor, critic, trailing_means(actor, window), trailing_means(critic, window)],
+        [actor, critic, _ma(actor, window), _ma(critic, window)],
         max_points)
 
     ent = column(updates, "Policy Entropy")
     out["entropy.csv"] = _finish(
-        "Update", up, ["Policy Entropy", MA], [ent, trailing_means(ent, window)], max_points)
+        "Update", up, ["Policy Entropy", MA], [ent, _ma(ent, window)], max_points)
 
     names: list[str] = []
     values: list[np.ndarray] = []
     for m in performance_columns(episodes):
         v = column(episodes, m)
         names += [m, f"{m} {MA}"]
-        values += [v, trailing_means(v, window)]
+        values += [v, _ma(v, window)]
     out["performance.csv"] = _finish("Episode", ep, names, values, max_points)
     return out
 

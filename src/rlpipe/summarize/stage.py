@@ -122,7 +122,7 @@ def summarize(input_dir: str | os.PathLike, window: int, max_points: int, *,
               metrics_path: str | os.PathLike = METRICS_PATH,
               warn: Printer = _stderr, note: Printer = _stdout,
               chunk_bytes: int = T.CHUNK_BYTES) -> Summary:
-    """Summarise ``<input_dir>/{episodes,updates,steps}.csv`` (+ optional ``run.json``).
+    """Summarise ``<input_dir>/{episodes,updates,steps,actions}.csv`` (+ optional ``run.json``).
 
     Raises :class:`InputFileError` (nothing written) when an input is missing or damaged beyond
     the one incomplete last line that a crash can leave.
@@ -151,7 +151,12 @@ def summarize(input_dir: str | os.PathLike, window: int, max_points: int, *,
     if st_layout is not None and st_layout.has_header:
         _check_columns(st_layout, "steps")
 
-    for layout in (ep_layout, up_layout, st_layout):
+    actions_path = input_dir / paths.ACTIONS_CSV
+    ac_layout = T.inspect_csv(actions_path, _display(actions_path)) if actions_path.is_file() else None
+    if ac_layout is not None and ac_layout.has_header:
+        _check_columns(ac_layout, "actions")
+
+    for layout in (ep_layout, up_layout, st_layout, ac_layout):
         if layout is not None and layout.dropped_line is not None:
             _warn(layout.drop_warning() or "")
 
@@ -202,6 +207,18 @@ def summarize(input_dir: str | os.PathLike, window: int, max_points: int, *,
             for msg in st_stats.warnings(st_layout.display):
                 _warn(msg)
         outputs.append(steps_out)
+
+        # per-dimension action histograms (Box / MultiDiscrete actions only); always written, so
+        # that DVC finds its declared output: empty with the base columns for Discrete actions
+        actions_out = summary_dir / paths.ACTIONS_PARQUET
+        ac_stats = T.ReadStats()
+        T.csv_to_parquet(ac_layout or T.CsvLayout(actions_path, _display(actions_path), 0),
+                         staging.path(actions_out), digest, ac_stats, chunk_bytes,
+                         columns=T.ACTIONS_BASE)
+        if ac_layout is not None:
+            for msg in ac_stats.warnings(ac_layout.display):
+                _warn(msg)
+        outputs.append(actions_out)
 
         for name, table in (("episodes.parquet", episodes), ("updates.parquet", updates)):
             T.write_parquet(table, staging.path(summary_dir / name))

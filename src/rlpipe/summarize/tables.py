@@ -38,17 +38,19 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from rlpipe.action_log import ACTIONS_COLUMNS as ACTIONS_BASE
 from rlpipe.contracts import EPISODE_COLUMNS as EPISODES_BASE
 from rlpipe.contracts import STEP_COLUMNS as STEPS_BASE
 from rlpipe.contracts import UPDATE_COLUMNS as UPDATES_BASE
 from rlpipe.errors import InputFileError
 
 # --------------------------------------------------------------------------- column contract
-BASE_COLUMNS = {"episodes": EPISODES_BASE, "updates": UPDATES_BASE, "steps": STEPS_BASE}
+BASE_COLUMNS = {"episodes": EPISODES_BASE, "updates": UPDATES_BASE, "steps": STEPS_BASE,
+                "actions": ACTIONS_BASE}
 
 INT_COLUMNS = frozenset({
     "Episode", "Step", "Global Step", "Update", "Action", "Oracle Action", "Episode Length",
-    "Skipped",
+    "Skipped", "Dimension", "Bin", "Count",
 })
 BOOL_COLUMNS = frozenset({"Feasible"})
 TRUE_VALUES = ["1", "true", "True", "TRUE"]

@@ -63,11 +63,12 @@ def make_env(cfg: EnvConfig, settings: dict[str, Any] | None = None) -> gym.Env:
 
 
 def check_spaces(env_id: str, env: gym.Env) -> None:
-    if not isinstance(env.action_space, gym.spaces.Discrete):
-        raise ConfigError(f"env.id: {env_id!r} has action space {env.action_space}; "
-                          "rlpipe trains Discrete action spaces only")
-    obs_space = env.observation_space
-    if not (isinstance(obs_space, gym.spaces.Graph)
-            or (isinstance(obs_space, gym.spaces.Box) and len(obs_space.shape) == 1)):
-        raise ConfigError(f"env.id: {env_id!r} has observation space {obs_space}; rlpipe trains "
-                          "graph observations (GAT) or flat Box observations (MLP)")
+    """Refuse, in one line naming ``env.id`` and the space, what rlpipe cannot train
+    (:mod:`rlpipe.agents.spaces`, docs/SPACES.md)."""
+    from rlpipe.agents.spaces import UnsupportedSpace, check_spaces as supported
+
+    try:
+        supported(env.observation_space, env.action_space)
+    except UnsupportedSpace as e:
+        env.close()
+        raise ConfigError(f"env.id: {env_id!r}: {e}") from None

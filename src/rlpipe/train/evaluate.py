@@ -22,8 +22,14 @@ from rlpipe.envs import contract
 POLICIES = ("greedy", "sample", "random", "reference")
 
 
+#: the params sections that define the agent and its environment; the others (logging, figures)
+#: are not needed to evaluate, so a checkpoint written when they had other keys still loads
+RUN_SECTIONS = ("env", "agent", "train")
+
+
 def params_from_checkpoint(state: dict[str, Any]) -> Params:
-    return Params.from_dict(json.loads(state["params"]))
+    stored = json.loads(state["params"])
+    return Params.from_dict({k: v for k, v in stored.items() if k in RUN_SECTIONS})
 
 
 def _reference_action(info: dict, env_id: str) -> int:
@@ -39,8 +45,8 @@ def evaluate(params: Params, state: dict[str, Any] | None, episodes: int, seed: 
     """Run ``episodes`` episodes; return the mean return, the accuracy against the reference
     decisions (when the environment reports them) and the environment's episode metrics.
 
-    ``policy``: ``greedy`` (argmax of the actor), ``sample`` (the stochastic policy), ``random``
-    (uniform over actions) or ``reference`` (an action of the environment's reference set).
+    ``policy``: ``greedy`` (the distribution's mode: argmax, or the Gaussian mean clipped to the
+    bounds), ``sample`` (the stochastic policy), ``random`` (uniform over actions) or ``reference`` (an action of the environment's reference set).
     ``env_overrides`` replace entries of ``env.kwargs``.
     """
     from rlpipe.agents.policy import build_agent
@@ -51,13 +57,19 @@ def evaluate(params: Params, state: dict[str, Any] | None, episodes: int, seed: 
     env_cfg = replace(params.env, kwargs={**params.env.kwargs, **(env_overrides or {})})
     env = make_env(env_cfg)
     desc = contract.describe(env)
-    agent = build_agent(env.observation_space, env.action_space, params.agent)
+    # on the CPU, whatever train.device was: checkpoints hold CPU tensors
+    normalize = state is not None and state.get("obs_normalizer") is not None
+    agent = build_agent(env.observation_space, env.action_space, params.agent, normalize)
     if state is not None:
         agent.actor.load_state_dict(state["actor"])
         agent.critic.load_state_dict(state["critic"])
+        if normalize:  # frozen: evaluating never moves the statistics
+            agent.normalizer.load_state_dict(state["obs_normalizer"])
     agent.actor.eval()
     rng = np.random.default_rng(seed)
     gen = torch.Generator().manual_seed(seed)
+    discrete = agent.actions.kind == "discrete"
+    env.action_space.seed(seed)
     returns, accs, metrics = [], [], {}
     for ep in range(episodes):
         obs, info = env.reset(seed=seed + ep)
@@ -65,16 +77,15 @@ def evaluate(params: Params, state: dict[str, Any] | None, episodes: int, seed: 
         while not done:
             mask = info.get("action_mask") if params.env.action_masking else None
             if policy == "random":
-                action = int(rng.integers(env.action_space.n))
+                action = int(rng.integers(env.action_space.n)) if discrete else env.action_space.sample()
             elif policy == "reference":
                 action = _reference_action(info, params.env.id)
             else:
                 with torch.no_grad():
-                    dist = agent.distribution(agent.collate([obs]), None if mask is None else [mask])
-                if policy == "greedy":
-                    action = int(dist.probs[0].argmax())
-                else:
-                    action = int(torch.multinomial(dist.probs[0], 1, generator=gen))
+                    batch = agent.collate(agent.preprocess([obs]))
+                    dist = agent.distribution(batch, None if mask is None else [mask])
+                    chosen = dist.mode() if policy == "greedy" else dist.sample(gen)
+                action = agent.actions.to_env(chosen[0].numpy())
             obs, reward, term, trunc, info = env.step(action)
             total += float(reward)
             hits.append(contract.read_step(info, desc.has_reference).reference_hit)

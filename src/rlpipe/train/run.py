@@ -16,6 +16,8 @@ from typing import Iterator
 import torch
 
 from rlpipe import checkpoints as ckpt
+from rlpipe.agents.device import describe_device, resolve_device
+from rlpipe.agents.spaces import check_spaces
 from rlpipe.config import ConfigError, Params, fingerprint, params_digest
 from rlpipe.envs import contract
 from rlpipe.errors import CheckpointError, RlpipeError
@@ -23,26 +25,34 @@ from rlpipe.events import RunInfo
 from rlpipe.hooks.base import HookList
 from rlpipe.hooks.capture import CaptureHook
 from rlpipe.hooks.checkpoint import CheckpointHook
+from rlpipe.hooks.export import RolloutExportHook
+from rlpipe.hooks.live import LiveHook
 from rlpipe.hooks.metrics import MetricsHook
 from rlpipe.hooks.progress import ProgressHook
 from rlpipe.hooks.text_log import TextLogHook
 from rlpipe.io_utils import atomic_write_text
-from rlpipe.paths import CAPTURES_DIR, RUN_JSON, TEXT_LOG
+from rlpipe.paths import CAPTURES_DIR, LIVE_DIR, ROLLOUTS_DIR, RUN_JSON, TEXT_LOG
 from rlpipe.train.environment import env_settings, make_env
 from rlpipe.train.trainer import EnvironmentFailure, Trainer
 
 EXIT_OK, EXIT_NAN, EXIT_SIGINT, EXIT_SIGTERM = 0, 3, 130, 143
 
 
-def build_components(params: Params):
-    """Environments, agent and algorithm for ``params`` (no files touched)."""
+def build_components(params: Params, device: torch.device | None = None):
+    """Environments, agent and algorithm for ``params`` (no files touched); ``device`` defaults
+    to ``train.device`` resolved on this machine."""
     settings = env_settings(params.env)
     envs = [make_env(params.env, settings) for _ in range(params.train.num_envs)]
     # imported after the envs: a bad env.id fails without the seconds torch_geometric takes
     from rlpipe.agents.algorithms import build_algorithm
+    from rlpipe.agents.normalize import resolve_normalization
     from rlpipe.agents.policy import build_agent
 
-    agent = build_agent(envs[0].observation_space, envs[0].action_space, params.agent)
+    obs_spec, act_spec = check_spaces(envs[0].observation_space, envs[0].action_space)
+    normalize = resolve_normalization(params.train.normalize_observations, obs_spec.kind,
+                                      act_spec.kind)
+    agent = build_agent(envs[0].observation_space, envs[0].action_space, params.agent, normalize,
+                        resolve_device(params.train.device) if device is None else device)
     return envs, agent, build_algorithm(agent, params.train)
 
 
@@ -80,14 +90,14 @@ def _check_folder(key: str, root: Path, rel: str) -> None:
                               f"is a file, got {rel!r}")
 
 
-_PARTIAL_CHECKPOINT_DIR = re.compile(r"^\.ckpt_ep\d{6,}\.\w{8}$")  # save_checkpoint's mkdtemp
+_PARTIAL_CHECKPOINT_DIR = re.compile(r"^\.(ckpt_ep\d{6,}|best)\.\w{8}$")  # save_checkpoint's mkdtemp
 
 
-def _remove_leftovers(ckpt_dir: Path, out_dir: Path) -> int:
+def _remove_leftovers(ckpt_dir: Path, out_dir: Path, live_dir: Path) -> int:
     """Delete the temporary files of atomic writes that a kill cut short (``.<name>.<random>.tmp``)
     so that they never become part of the DVC outputs; returns how many were removed."""
     removed = 0
-    for folder in (ckpt_dir, out_dir, out_dir / CAPTURES_DIR):
+    for folder in (ckpt_dir, out_dir, out_dir / CAPTURES_DIR, out_dir / ROLLOUTS_DIR, live_dir):
         if not folder.is_dir():
             continue
         for p in folder.iterdir():
@@ -125,6 +135,7 @@ def _num_nodes(obs) -> int:
 def train(params: Params, root: Path = Path("."), extra_hooks=(), console: bool = True) -> int:
     """Train per ``params`` in ``root``; resume from the newest valid checkpoint. Returns an exit code."""
     root = Path(root)
+    device = resolve_device(params.train.device)  # a missing GPU is a params error: before any file
     fp = fingerprint(params)
     target = params.train.episodes
     ckpt_dir = root / params.checkpoint.directory
@@ -141,7 +152,7 @@ def train(params: Params, root: Path = Path("."), extra_hooks=(), console: bool 
             raise CheckpointError(msg + "; set train.on_mismatch: restart to start afresh, "
                                   "or restore the params of that run")
         restart_reason = msg
-    removed = _remove_leftovers(ckpt_dir, out_dir)
+    removed = _remove_leftovers(ckpt_dir, out_dir, root / LIVE_DIR)
     if plan.state is not None and plan.state["episode"] >= target:
         print(f"train: checkpoint {plan.path} is at episode {plan.state['episode']} >= "
               f"train.episodes ({target}); nothing to do", file=sys.stderr)
@@ -153,7 +164,7 @@ def train(params: Params, root: Path = Path("."), extra_hooks=(), console: bool 
     # (bench/ measured 3.3 s vs 2.1 s per update); flushing them to zero costs no accuracy.
     torch.set_flush_denormal(True)
     torch.manual_seed(params.train.seed)  # network initialisation is part of the seeded run
-    envs, agent, algorithm = build_components(params)
+    envs, agent, algorithm = build_components(params, device)
     hooks = HookList()
     trainer = Trainer(params, envs, agent, algorithm, hooks)
     trainer.seed(params.train.seed)
@@ -165,10 +176,12 @@ def train(params: Params, root: Path = Path("."), extra_hooks=(), console: bool 
     if plan.mismatch is not None:
         ckpt.archive_checkpoints(ckpt_dir, plan.mismatch[1])
 
+    exp = params.experiment
     hooks.hooks = [
         TextLogHook(out_dir / TEXT_LOG, console=console),
-        MetricsHook(out_dir, params.experiment.write_interval, params.experiment.step_log_interval,
-                    params.experiment.wandb_project if params.experiment.wandb else None),
+        MetricsHook(out_dir, exp.write_interval, exp.step_log_interval, exp.wandb),
+        LiveHook(root),
+        RolloutExportHook(out_dir / ROLLOUTS_DIR, exp.export_rollouts),
         _capture_hook(params, out_dir / CAPTURES_DIR, agent, envs[0]),
         CheckpointHook(ckpt_dir, params.checkpoint.interval, params.checkpoint.keep_last,
                        params.checkpoint.store_separately),
@@ -182,8 +195,12 @@ def train(params: Params, root: Path = Path("."), extra_hooks=(), console: bool 
         restart_reason=restart_reason,
         env=trainer.env_description,
         agent_kind=agent.kind,
+        action_layout=agent.actions.layout(),
+        device=describe_device(agent.device),
+        normalize_observations=agent.normalizer is not None,
         notes=tuple(f"skipped checkpoint: {m}" for m in plan.skipped) + ((
-            f"removed {removed} temporary files left by an interrupted run",) if removed else ()),
+            f"removed {removed} temporary files left by an interrupted run",) if removed else ())
+        + ((plan.migrated,) if plan.migrated and plan.state is not None else ()),
     )
     previous = _run_json(out_dir / RUN_JSON) if plan.state is not None else {}
     started = time.monotonic()

@@ -3,8 +3,10 @@
 Rollouts are *episode-synchronous*: every rollout runs exactly one episode on each environment
 (stepped together, their observations batched into one forward pass), then one policy update.
 So every rollout ends on an episode boundary of every environment, and the complete state of a
-run between rollouts is small and exact: networks, optimizers, counters, RNG states and the
-environments' generators. That is what makes resume bit-exact (see ``state_dict``).
+run between rollouts is small and exact: networks, optimizers, counters, RNG states, the
+environments' generators and the observation normalizer's statistics. That is what makes resume
+bit-exact (see ``state_dict``). Actions are sampled on the CPU whatever ``train.device`` is, and
+the state is saved as CPU tensors, so a checkpoint resumes on any device (docs/DEVICES.md).
 
 The trainer knows nothing about files, loggers or any particular environment: it reads
 environments through the contract (:mod:`rlpipe.envs.contract`) and emits the typed events of
@@ -17,6 +19,7 @@ import math
 import random
 from collections import deque
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Sequence
 
 import numpy as np
@@ -24,10 +27,12 @@ import torch
 
 from rlpipe import tracking
 from rlpipe.agents.algorithms import Rollout, compute_gae
+from rlpipe.agents.device import to_cpu
 from rlpipe.checkpoints import CHECKPOINT_FORMAT_VERSION
 from rlpipe.config import Params
 from rlpipe.envs import contract
-from rlpipe.events import EpisodeRecord, RolloutEnd, RunInfo, RunResult, UpdateRecord
+from rlpipe.events import (EpisodeRecord, RolloutData, RolloutEnd, RunInfo, RunResult,
+                           UpdateRecord)
 
 
 class EnvironmentFailure(RuntimeError):
@@ -36,7 +41,8 @@ class EnvironmentFailure(RuntimeError):
 
 @dataclass
 class _EpisodeBuffer:
-    observations: list
+    observations: list              # as the environment returned them (events, exports)
+    prepared: list                  # as the agent saw them: flattened, normalized (the update)
     masks: list
     actions: list
     log_probs: list
@@ -52,7 +58,7 @@ class _EpisodeBuffer:
 
     @classmethod
     def empty(cls) -> "_EpisodeBuffer":
-        return cls([], [], [], [], [], [], [], [], [], [], [])
+        return cls([], [], [], [], [], [], [], [], [], [], [], [])
 
 
 def _generator_state(env) -> str:
@@ -66,6 +72,28 @@ def _set_generator_state(env, blob: str) -> None:
     if "key" in state.get("state", {}):          # MT19937 keeps its key as an array
         state["state"]["key"] = np.asarray(state["state"]["key"], dtype=np.uint32)
     bitgen.state = state
+
+
+def _rollout_data(update: int, first_episode: int, buffers: list[_EpisodeBuffer],
+                  rollout: Rollout, exportable) -> RolloutData:
+    """The transitions of a rollout (episode ``first_episode + 1`` on) for the export hook."""
+    lengths = [len(b.actions) for b in buffers]
+    ends = np.cumsum(lengths) - 1
+    dones = np.zeros(len(rollout), dtype=bool)
+    dones[ends] = True
+    return RolloutData(
+        update=update,
+        episode=np.repeat(np.arange(first_episode + 1, first_episode + 1 + len(buffers)), lengths),
+        step=np.concatenate([np.arange(1, n + 1) for n in lengths]).astype(np.int64),
+        actions=rollout.actions.cpu().numpy(),
+        log_probs=rollout.log_probs.cpu().numpy(),
+        values=rollout.values.cpu().numpy(),
+        rewards=np.concatenate([np.asarray(b.rewards, dtype=np.float32) for b in buffers]),
+        dones=dones,
+        advantages=rollout.advantages.cpu().numpy(),
+        returns=rollout.returns.cpu().numpy(),
+        observations=exportable([o for b in buffers for o in b.observations]),
+    )
 
 
 class Trainer:
@@ -120,9 +148,10 @@ class Trainer:
             "episode": self.episode,
             "global_step": self.global_step,
             "update": self.update_count,
-            "actor": self.agent.actor.state_dict(),
-            "critic": self.agent.critic.state_dict(),
-            **self.algorithm.state_dict(),
+            "actor": to_cpu(self.agent.actor.state_dict()),
+            "critic": to_cpu(self.agent.critic.state_dict()),
+            **to_cpu(self.algorithm.state_dict()),
+            "obs_normalizer": None if self.agent.normalizer is None else self.agent.normalizer.state_dict(),
             "rng": {
                 "python": [py_state[0], list(py_state[1]), py_state[2]],
                 "numpy": [np_state[0], torch.from_numpy(np_state[1].astype(np.int64)),
@@ -145,6 +174,13 @@ class Trainer:
         self.agent.actor.load_state_dict(state["actor"])
         self.agent.critic.load_state_dict(state["critic"])
         self.algorithm.load_state_dict(state)
+        norm = state.get("obs_normalizer")
+        if (norm is None) != (self.agent.normalizer is None):
+            raise ValueError("observation normalization is "
+                             f"{'on' if norm is not None else 'off'} in the checkpoint, "
+                             f"{'on' if self.agent.normalizer is not None else 'off'} in this run")
+        if norm is not None:
+            self.agent.normalizer.load_state_dict(norm)
         self.episode = self.prev_episode = int(state["episode"])
         self.global_step = int(state["global_step"])
         self.update_count = int(state["update"])
@@ -183,26 +219,30 @@ class Trainer:
         agent.actor.eval()
         agent.critic.eval()
         while active:
-            batch = agent.collate([obs[i] for i in active])
+            prepared = agent.preprocess([obs[i] for i in active], update=True)
+            batch = agent.collate(prepared)
             masks = [infos[i]["action_mask"] for i in active] if masking else None
             with torch.no_grad():
-                dist = agent.distribution(batch, masks)
+                # sampled on the CPU: every draw comes from the checkpointed CPU generator
+                dist = agent.distribution(batch, masks).to("cpu")
                 actions = dist.sample()
                 log_probs = dist.log_prob(actions)
                 entropies = dist.entropy()
-                values = agent.value(batch)
+                values = agent.value(batch).cpu()
+            actions = actions.numpy()
             still_active = []
             for k, i in enumerate(active):
                 buf = buffers[i]
-                action = int(actions[k])
+                action = actions[k]
                 buf.observations.append(obs[i])
+                buf.prepared.append(prepared[k])
                 buf.masks.append(masks[k] if masking else None)
                 buf.actions.append(action)
                 buf.log_probs.append(float(log_probs[k]))
                 buf.values.append(float(values[k]))
                 buf.entropies.append(float(entropies[k]))
                 try:
-                    o, reward, terminated, truncated, info = envs[i].step(action)
+                    o, reward, terminated, truncated, info = envs[i].step(agent.actions.to_env(action))
                 except Exception as e:  # noqa: BLE001 - reported with its episode number
                     raise EnvironmentFailure(
                         f"environment {i} raised at episode {self.episode + i + 1}, "
@@ -228,7 +268,8 @@ class Trainer:
         cut = [i for i, b in enumerate(buffers) if b.bootstrap_obs is not None]
         if cut:
             with torch.no_grad():
-                v = self.agent.value(self.agent.collate([buffers[i].bootstrap_obs for i in cut]))
+                prepared = self.agent.preprocess([buffers[i].bootstrap_obs for i in cut])
+                v = self.agent.value(self.agent.collate(prepared)).cpu()
             for j, i in enumerate(cut):
                 last[i] = float(v[j])
         return last
@@ -256,7 +297,7 @@ class Trainer:
             accuracy=acc,
             metrics=contract.episode_metrics(info),
             last_update=self.last_update,
-            actions=np.asarray(buf.actions, dtype=np.int64),
+            actions=np.asarray(buf.actions),
             rewards=rewards,
             values=np.asarray(buf.values, dtype=np.float64),
             log_probs=np.asarray(buf.log_probs, dtype=np.float64),
@@ -274,7 +315,7 @@ class Trainer:
         for buf, last in zip(buffers, last_values):
             values = np.asarray(buf.values, dtype=np.float64)
             adv, ret = compute_gae(np.asarray(buf.rewards), values, last, self.cfg.gamma, self.cfg.gae_lambda)
-            obs += buf.observations
+            obs += buf.prepared
             masks += buf.masks
             acts += buf.actions
             logps += buf.log_probs
@@ -282,14 +323,14 @@ class Trainer:
             advs.append(adv)
             rets.append(ret)
         return Rollout(
-            observations=obs,
+            observations=self.agent.batch_store(obs),
             masks=masks if masks and masks[0] is not None else None,
-            actions=torch.tensor(acts, dtype=torch.int64),
+            actions=torch.from_numpy(np.asarray(acts)),
             log_probs=torch.tensor(logps, dtype=torch.float32),
             values=torch.from_numpy(np.concatenate(vals).astype(np.float32)),
             advantages=torch.from_numpy(np.concatenate(advs)),
             returns=torch.from_numpy(np.concatenate(rets)),
-        )
+        ).to(self.agent.device)
 
     # ------------------------------------------------------------------ main loop
     def run(self, run: RunInfo) -> RunResult:
@@ -324,7 +365,8 @@ class Trainer:
             self.hooks.on_episode_end(record)
         self.global_step = step_start
 
-        stats = self.algorithm.update(self._rollout(buffers))
+        rollout = self._rollout(buffers)
+        stats = self.algorithm.update(rollout)
         self.update_count += 1
         if stats["skipped"]:
             self.hooks.on_warning(
@@ -348,7 +390,10 @@ class Trainer:
             episode=self.episode, prev_episode=self.prev_episode,
             target_episodes=self.target_episodes, stop_requested=stopping,
             mean_episode_reward=mean_reward, best_mean_reward=self.best_mean_reward,
-            best_improved=best_improved, snapshot=self.state_dict))
+            best_improved=best_improved, snapshot=self.state_dict, update=self.update_count,
+            global_step=self.global_step,
+            data=partial(_rollout_data, self.update_count, self.prev_episode, buffers, rollout,
+                         self.agent.exportable)))
         self.stopping = stopping
 
     @property

@@ -1,0 +1,139 @@
+"""A trial folder as bytes: read it whole, find what changed, write a snapshot atomically.
+
+Trials send their files to the driver (no storage shared between nodes is needed): the driver
+packs a trial's folder (checkpoints + logs) and sends it with the task; the worker unpacks it,
+trains, and sends back the changed files after every checkpoint and at the end. A snapshot is
+``(files, listing)``: ``files`` the changed files in the order to write them, ``listing`` every
+file the folder holds now (files not in it are deleted, after the writes).
+
+Write order keeps a kill at any moment resumable: logs before checkpoints (a resume trims logs
+that run ahead of the newest checkpoint, but cannot invent rows that never arrived), the marker
+``state.pt`` of a checkpoint folder last, deletions (pruned checkpoints) after everything.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path, PurePosixPath
+from typing import Iterable, Sequence
+
+from rlpipe.io_utils import atomic_write_bytes
+from rlpipe.paths import SWEEP_TRIAL_META
+
+TRIAL_META = SWEEP_TRIAL_META  # written by the driver only: never sent, never deleted by a snapshot
+
+Files = list[tuple[str, bytes]]
+
+
+class UnsafePath(ValueError):
+    """A snapshot named a path outside its trial folder."""
+
+
+def _is_hidden(rel: PurePosixPath) -> bool:
+    """Temporaries of atomic writes (``.name.xxx.tmp``, ``.ckpt_ep...``) are never sent."""
+    return any(part.startswith(".") for part in rel.parts)
+
+
+def list_files(root: str | os.PathLike) -> list[str]:
+    """Relative POSIX paths of the regular files under ``root`` (sorted; hidden ones skipped)."""
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    out = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in filenames:
+            p = Path(dirpath) / name
+            rel = PurePosixPath(p.relative_to(root).as_posix())
+            if not _is_hidden(rel) and rel.as_posix() != TRIAL_META and p.is_file():
+                out.append(rel.as_posix())
+    return sorted(out)
+
+
+def write_order(paths: Iterable[str], checkpoint_dir: str) -> list[str]:
+    """``paths`` sorted so that checkpoint files come last, each checkpoint's ``state.pt`` last."""
+    ckpt = PurePosixPath(checkpoint_dir).parts
+
+    def key(rel: str) -> tuple:
+        parts = PurePosixPath(rel).parts
+        in_ckpt = parts[:len(ckpt)] == ckpt
+        return (in_ckpt, in_ckpt and parts[-1] == "state.pt", rel)
+
+    return sorted(paths, key=key)
+
+
+def read_files(root: str | os.PathLike, checkpoint_dir: str,
+               paths: Sequence[str] | None = None) -> Files:
+    """``(path, bytes)`` of ``paths`` (default: every file) in write order."""
+    root = Path(root)
+    names = list_files(root) if paths is None else paths
+    return [(rel, (root / rel).read_bytes()) for rel in write_order(names, checkpoint_dir)]
+
+
+def _safe(root: Path, rel: str) -> Path:
+    p = PurePosixPath(rel)
+    if p.is_absolute() or ".." in p.parts or not p.parts or _is_hidden(p) or rel == TRIAL_META:
+        raise UnsafePath(f"refusing to write {rel!r} into a trial folder")
+    return root.joinpath(*p.parts)
+
+
+def unpack(root: str | os.PathLike, files: Files) -> None:
+    """Write ``files`` into a fresh folder ``root`` (a worker's scratch copy; not atomic)."""
+    root = Path(root)
+    for rel, data in files:
+        path = _safe(root, rel)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+
+
+def apply_snapshot(root: str | os.PathLike, files: Files, listing: Sequence[str]) -> None:
+    """Bring ``root`` to the snapshot: write ``files`` atomically in order, then delete the files
+    (and emptied folders) that ``listing`` no longer names. ``trial.json`` is left alone."""
+    root = Path(root)
+    targets = [(_safe(root, rel), data) for rel, data in files]
+    keep = {str(_safe(root, rel)) for rel in listing}
+    for path, data in targets:
+        atomic_write_bytes(path, data)
+    for rel in list_files(root):
+        path = root / rel
+        if str(path) not in keep:
+            path.unlink()
+    for dirpath, dirnames, filenames in os.walk(root, topdown=False):
+        if Path(dirpath) != root and not os.listdir(dirpath):
+            os.rmdir(dirpath)
+
+
+class ChangeTracker:
+    """Remembers ``(size, mtime)`` of the files last sent; :meth:`changes` gives what is new.
+
+    Files are compared by size and modification time (ns), as rsync does by default: the
+    training run rewrites a file (atomic rename) or appends to it, and either changes both.
+    """
+
+    def __init__(self, root: str | os.PathLike, checkpoint_dir: str):
+        self.root = Path(root)
+        self.checkpoint_dir = checkpoint_dir
+        self.sent: dict[str, tuple[int, int]] = {}
+
+    def _stat(self, rel: str) -> tuple[int, int]:
+        st = (self.root / rel).stat()
+        return st.st_size, st.st_mtime_ns
+
+    def mark_sent(self, paths: Iterable[str]) -> None:
+        for rel in paths:
+            self.sent[rel] = self._stat(rel)
+
+    def changes(self) -> tuple[Files, list[str]]:
+        """The changed files (write order) and the full listing; marks them as sent."""
+        listing = list_files(self.root)
+        changed = [rel for rel in listing if self.sent.get(rel) != self._stat(rel)]
+        stats = {rel: self._stat(rel) for rel in changed}
+        files = read_files(self.root, self.checkpoint_dir, changed)
+        # a file rewritten while being read keeps the stat taken first: sent again next time
+        self.sent = {rel: self.sent[rel] for rel in listing if rel in self.sent}
+        self.sent.update(stats)
+        return files, listing
+
+
+def remove_tree(path: str | os.PathLike) -> None:
+    shutil.rmtree(path, ignore_errors=True)

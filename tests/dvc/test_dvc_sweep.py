@@ -1,0 +1,129 @@
+"""The sweep pipeline end to end with the real dvc CLI: `dvc repro sweeps/dvc.yaml` in a temporary
+git repository (tiny CartPole trials on an embedded Ray), its metrics, push/pull of its outputs,
+and a sweep killed half way (dvc, the stage, Ray: the whole process group, SIGKILL) then rerun:
+the finished trial is skipped, the unfinished one resumes, both identical to uninterrupted runs.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.helpers import (REPO, dvc, dvc_env, edit_params, git, make_dvc_repo, stages_ran,
+                           stages_skipped, tree_hashes)
+from tests.sweep.ray_cluster import kill_tree
+from tests.sweep.sweep_helpers import assert_trials_match_single_runs, write_sweep_params
+
+pytestmark = [pytest.mark.dvc, pytest.mark.slow]
+
+SWEEP_STAGE = "sweeps/dvc.yaml:sweep"
+OUTPUTS = ("sweeps/trials", "sweeps/results", "sweeps/figures")
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory) -> Path:
+    """A project repository with the sweeps pipeline and a 2 x 2 tiny sweep, committed."""
+    root = tmp_path_factory.mktemp("sweep_dvc")
+    repo = make_dvc_repo(root / "repo")
+    write_sweep_params(repo / "params.yaml", {"sweep": {"grid": {"train.actor_lr": [0.001, 0.01]}}})
+    (repo / "sweeps").mkdir()
+    for name in ("dvc.yaml", ".gitignore"):
+        shutil.copy(REPO / "sweeps" / name, repo / "sweeps" / name)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "sweep pipeline")
+    return repo
+
+
+def repro_sweep(repo: Path) -> str:
+    out = dvc(repo, "repro", "sweeps/dvc.yaml", timeout=600)
+    return out.stdout + out.stderr
+
+
+def test_repro_runs_the_sweep_and_only_the_sweep(repo):
+    text = repro_sweep(repo)
+    assert stages_ran(text) == [SWEEP_STAGE], text
+    assert "4 trials = 2 settings x 2 seeds" in text
+    assert len(list((repo / "sweeps" / "trials").glob("*-seed*/checkpoints/ckpt_ep*"))) >= 4
+    # plain `dvc repro` at the root is the single-run pipeline; it never runs the sweep
+    # (a dry run stops at summarize, whose input train has not written: enough to see the plan)
+    dry = dvc(repo, "repro", "--dry", check=False)
+    assert stages_ran(dry.stdout)[:1] == ["train"], dry.stdout + dry.stderr
+    assert "sweeps/dvc.yaml" not in dry.stdout + dry.stderr
+    # the sweep's metrics are read by `dvc metrics show` from the sweeps/ folder
+    shown = json.loads(dvc(repo, "metrics", "show", "--json").stdout)
+    data = next(iter(shown.values()))["data"]["sweeps/metrics.json"]["data"]
+    assert data["trials"] == {"total": 4, "finished": 4}
+    assert set(data["settings"]) == {"train.actor_lr=0.001", "train.actor_lr=0.01"}
+    assert data["settings"]["train.actor_lr=0.01"]["final_reward"].keys() == {"mean", "sd"}
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "sweep 1")
+    assert "sweeps/metrics.json" in git(repo, "ls-files").stdout  # git-tracked (cache: false)
+    again = repro_sweep(repo)
+    assert stages_skipped(again) == [SWEEP_STAGE], again
+
+
+def test_outputs_travel_with_push_and_pull(repo):
+    before = {name: tree_hashes(repo / name) for name in OUTPUTS}
+    assert any("/checkpoints/ckpt_ep" in k for k in before["sweeps/trials"])
+    dvc(repo, "push", "sweeps/dvc.yaml")
+    shutil.rmtree(repo / ".dvc" / "cache")
+    for name in OUTPUTS:
+        shutil.rmtree(repo / name)
+    dvc(repo, "pull", "sweeps/dvc.yaml")
+    assert {name: tree_hashes(repo / name) for name in OUTPUTS} == before
+    assert "Data and pipelines are up to date." in dvc(repo, "status", "sweeps/dvc.yaml").stdout
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    """SIGKILL dvc, the stage and the Ray it started (one process group), leaving none behind."""
+    kill_tree({proc.pid})
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait(timeout=60)
+
+
+def test_killed_sweep_reruns_skipping_finished_and_resuming_unfinished(repo, tmp_path):
+    params = edit_params(repo, {"train": {"episodes": 40, "num_envs": 1, "update_epochs": 2},
+                                "checkpoint": {"interval": 5, "keep_last": 3},
+                                "sweep": {"seeds": [0, 1], "max_concurrent": 1}})
+    params["sweep"]["grid"] = {}  # seeds only (edit_params merges; this replaces)
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    trials_dir = repo / "sweeps" / "trials"
+    log = tmp_path / "killed.log"
+    exe = str(Path(dvc_env()["PATH"].split(os.pathsep)[0]) / "dvc")
+    with open(log, "w") as out:
+        proc = subprocess.Popen([exe, "repro", "sweeps/dvc.yaml"], cwd=repo, stdout=out,
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                env=dvc_env({"PYTHONPATH": "src"}), start_new_session=True)
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and proc.poll() is None:
+            metas = [json.loads(p.read_text()) for p in trials_dir.glob("base-seed*/trial.json")]
+            done = [m for m in metas if m["status"] == "finished"]
+            running = [m for m in metas if m["status"] == "running"
+                       and list((trials_dir / m["trial_id"]).glob("checkpoints/ckpt_ep*"))]
+            if done and running:
+                break  # one trial finished, the other has sent a checkpoint home
+            time.sleep(0.05)
+        assert proc.poll() is None, log.read_text()
+    finally:
+        _kill_group(proc)
+    [victim] = [m["trial_id"] for m in running]
+
+    text = repro_sweep(repo)
+    assert stages_ran(text) == [SWEEP_STAGE], text
+    assert "2 trials = 1 setting x 2 seeds, 40 episodes each; 1 finished already, 1 to run" in text
+    assert "resumed from checkpoints/ckpt_ep" in (
+        trials_dir / victim / "training_output" / "agent_training.log").read_text()
+    meta = json.loads((trials_dir / victim / "trial.json").read_text())
+    assert [a["outcome"] for a in meta["attempts"]] == ["interrupted", "finished"]
+    assert assert_trials_match_single_runs(repo / "params.yaml", trials_dir, tmp_path / "ref") == 2

@@ -1,0 +1,96 @@
+"""A sweep on a real two-node Ray cluster (head 127.0.0.2, worker 127.0.0.3, both `ray start`).
+
+1. A sweep with ``sweep.address`` set runs its trials on both nodes, and their files reach the
+   driver's folder (trials send them; no storage is shared).
+2. During a second sweep the worker node is killed (SIGKILL of its whole process tree) once its
+   trial has sent a checkpoint home; that trial is retried on the head, resumes from that
+   checkpoint, and every trial ends identical to an uninterrupted run.
+
+The fixture stops every process the cluster started, by pid, even when the test fails.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import PYTHON, REPO, log_text
+from tests.sweep.ray_cluster import HEAD_IP, WORKER_IP, TwoNodeCluster, alive
+from tests.sweep.sweep_helpers import (assert_trials_match_single_runs, run_sweep,
+                                       write_sweep_params)
+
+pytestmark = [pytest.mark.slow, pytest.mark.ray_cluster]
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    c = TwoNodeCluster(cpus_per_node=1)
+    try:
+        c.start()
+        yield c
+    finally:
+        pids = set().union(*(n.pids for n in c.nodes))
+        c.stop()
+        left = [p for p in pids if alive(p)]
+        assert not left, f"processes of the test cluster still running: {left}"
+
+
+def attempts(trials_dir: Path) -> dict[str, list[dict]]:
+    return {p.name: json.loads((p / "trial.json").read_text())["attempts"]
+            for p in sorted(trials_dir.iterdir())}
+
+
+def test_trials_run_on_both_nodes_and_their_files_come_home(cluster, tmp_path):
+    write_sweep_params(tmp_path / "params.yaml", {"sweep": {"address": cluster.address}})
+    proc = run_sweep(tmp_path, env=cluster.env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert f"joined the Ray cluster at {cluster.address} (2 nodes, 2 CPUs)" in proc.stdout
+    trials_dir = tmp_path / "sweeps" / "trials"
+    nodes = {a[-1]["node"]["ip"] for a in attempts(trials_dir).values()}
+    assert nodes == {HEAD_IP, WORKER_IP}, proc.stdout
+    # the worker's trial wrote nothing on a shared disk: its files came back through Ray
+    assert all(a[-1]["bytes_out"] > 0 for a in attempts(trials_dir).values())
+    assert assert_trials_match_single_runs(tmp_path / "params.yaml", trials_dir,
+                                           tmp_path / "ref") == 2
+
+
+def test_a_killed_worker_node_resumes_its_trial_elsewhere_identically(cluster, tmp_path):
+    # long enough trials (60 episodes, a checkpoint every 5) to be killed half way
+    write_sweep_params(tmp_path / "params.yaml", {
+        "train": {"episodes": 60, "num_envs": 1, "update_epochs": 2},
+        "checkpoint": {"interval": 5, "keep_last": 3},
+        "sweep": {"address": cluster.address, "seeds": [2, 3]}})
+    log = tmp_path / "sweep.log"
+    with open(log, "w") as out:
+        sweep = subprocess.Popen(
+            [PYTHON, str(REPO / "stages" / "sweep.py"), "--out", "sweeps"], cwd=tmp_path,
+            env={**cluster.env}, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    try:
+        trials_dir = tmp_path / "sweeps" / "trials"
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline and sweep.poll() is None:
+            running = [p for p in trials_dir.glob("*") if (p / "trial.json").exists()]
+            if len(running) == 2 and all(list(p.glob("checkpoints/ckpt_ep*")) for p in running):
+                break  # both trials (one per node) have sent a checkpoint home
+            time.sleep(0.05)
+        assert sweep.poll() is None, log.read_text()
+        cluster.worker.kill()
+        assert sweep.wait(timeout=300) == 0, log.read_text()
+    finally:
+        if sweep.poll() is None:
+            sweep.kill()
+            sweep.wait()
+    text = log.read_text()
+    runs = attempts(trials_dir)
+    [(victim, history)] = [(t, a) for t, a in runs.items() if len(a) > 1]
+    assert history[0]["outcome"] == "failed" and history[0]["node"]["ip"] == WORKER_IP, text
+    assert "NodeDiedError" in history[0]["error"] or "WorkerCrashedError" in history[0]["error"]
+    assert history[1]["outcome"] == "finished" and history[1]["node"]["ip"] == HEAD_IP
+    assert history[1]["bytes_in"] > 0  # the driver sent the trial's checkpoints and logs back out
+    assert f"trial {victim}: attempt 1 failed on {WORKER_IP}" in text
+    assert "resumed from checkpoints/ckpt_ep" in log_text(trials_dir / victim)
+    assert assert_trials_match_single_runs(tmp_path / "params.yaml", trials_dir,
+                                           tmp_path / "ref") == 2
