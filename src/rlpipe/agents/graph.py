@@ -90,6 +90,10 @@ class GraphBatch:
     def num_graphs(self) -> int:
         return int(self.ptr.numel() - 1)
 
+    def __len__(self) -> int:
+        """The number of graphs (a rollout's store is as long as the rollout)."""
+        return self.num_graphs
+
     def to(self, device: torch.device) -> "GraphBatch":
         """The same batch on ``device`` (itself when it is already there)."""
         if self.x.device == torch.device(device):
