@@ -127,9 +127,9 @@ class GraphBatch:
         dense = None
         if self.dense is not None:
             dense = self.dense.select(idx, int(sel_sizes.max()) if len(idx) else 0)
-        return GraphBatch(
-            x=self.x[nodes], edge_index=self.edge_index[:, edges] - shift,
-            edge_attr=self.edge_attr[edges],
+        return GraphBatch(   # index_select: several times faster than indexing with a tensor
+            x=self.x.index_select(0, nodes), edge_index=self.edge_index.index_select(1, edges) - shift,
+            edge_attr=self.edge_attr.index_select(0, edges),
             batch=torch.repeat_interleave(torch.arange(len(idx), device=idx.device), sel_sizes),
             ptr=ptr, edge_ptr=_offsets(sel_e), dense=dense)
 

@@ -79,7 +79,7 @@ class SparseAdjacency:
             summed = ea.new_zeros(n, ea.shape[1]).index_add_(0, self._dst_plain, ea)
             count = torch.bincount(self._dst_plain, minlength=n)
             loops = loop_fill(summed, count, fill_value, ea.dtype)
-            self._filled[key] = torch.cat([ea, loops])[self.order]
+            self._filled[key] = torch.cat([ea, loops]).index_select(0, self.order)
         return self._filled[key]
 
     @property
@@ -151,7 +151,7 @@ class _HeadCSR:
             else:             # [H*N, H*N]: H shifted copies of the transposed CSR
                 self._t = _stack_heads(crow_t, targets, h, n, True)
         crow, col = self._t
-        values = alpha[perm_t]                                  # [E', H] in transposed order
+        values = alpha.index_select(0, perm_t)                  # [E', H] in transposed order
         values = values.reshape(-1) if self.shared else values.t().reshape(-1)
         return _csr(crow, col, values, (self.cols, self.rows))
 
@@ -209,7 +209,8 @@ def sparse_gat_conv(conv: GATConv, x: Tensor, graph: SparseAdjacency) -> tuple[T
     else:   # one matmul for the logit terms and the features
         a, xw = (x @ torch.cat([attention_weights(conv), conv.lin.weight]).t()).split(
             [2 * h, h * c], dim=-1)
-    logits = a[graph.col, :h] + a[graph.row, h:]                         # [E', H]
+    a_src, a_dst = a.split([h, h], dim=-1)
+    logits = a_src.index_select(0, graph.col) + a_dst.index_select(0, graph.row)   # [E', H]
     if graph.edge_attr is not None:
         v = edge_vector(conv, graph.edge_attr.shape[1])
         if v is not None:
