@@ -12,7 +12,8 @@
    The CSR kernels on the same rollouts are shown too.
 3. Crossover: actor + critic forward+backward (the update's unit: 100 graphs) and forward at 8
    graphs (collection), dense vs CSR, on bounded-degree GraphDeploy graphs of N nodes,
-   interleaved repetitions; the threshold is the largest N where dense wins the update.
+   interleaved repetitions; the threshold is the largest N where dense is as fast as CSR on the
+   update (within 2%).
 4. Arithmetic floor: FLOPs of the two encoders' GAT layers for one default minibatch (forward
    counted from the layer's algebra, forward+backward = 3x), at the single-core sgemm rate
    measured on the minibatch's largest matmul; ratio of the measured path to it.
@@ -282,13 +283,14 @@ def run(res: Result, quick: bool) -> None:
 
     sizes = (8, 12) if quick else (12, 16, 20, 24, 28, 32, 40, 48, 64)
     rows = crossover(sizes, 2 if quick else 5)
-    dense_wins = [r["n"] for r in rows if r["fb_dense"] < r["fb_csr"]]
+    tie = 1.02   # within 2%: as fast
+    dense_wins = [r["n"] for r in rows if r["fb_dense"] <= tie * r["fb_csr"]]
     measured = max(dense_wins) if dense_wins else 0
-    first_loss = next((r["n"] for r in rows if r["fb_dense"] >= r["fb_csr"]), None)
+    first_loss = next((r["n"] for r in rows if r["fb_dense"] > tie * r["fb_csr"]), None)
 
     fl = floor(params, agent, *rollouts[-1], algo, 3 if quick else 9)
     say(f"dense: update forward+backward today / new = {ratio:.2f}x CPU, {ratio_wall:.2f}x wall "
-        f"(target >= {TARGET}x: {'PASS' if ratio >= TARGET else 'MISSED'}); dense wins the update "
+        f"(target >= {TARGET}x: {'PASS' if ratio >= TARGET else 'MISSED'}); dense as fast as CSR on the update "
         f"up to N = {measured} (threshold in code {DENSE_MAX_NODES}); encoders {fl['encoders'] / fl['floor']:.1f}x "
         f"their arithmetic floor")
 
@@ -328,10 +330,11 @@ def run(res: Result, quick: bool) -> None:
                         f"{r['fb_dense'] / r['fb_csr']:.2f} | {r['fw_dense']:.2f} | {r['fw_csr']:.2f} |")
     res.body += [
         "",
-        f"Dense wins the update up to {measured} nodes"
-        + (f" and loses from {first_loss}" if first_loss else "")
-        + f"; the update is ~90% of training, so the threshold follows it: `DENSE_MAX_NODES = "
-        f"{DENSE_MAX_NODES}` (src/rlpipe/agents/dense_gat.py). Larger graphs take the CSR kernels.",
+        f"Dense is at least as fast as CSR (within 2%) on the update up to {measured} nodes"
+        + (f" and slower from {first_loss}" if first_loss else "")
+        + "; the update is ~90% of training, so the threshold follows it (the collection forward "
+        f"favours dense a little further): `DENSE_MAX_NODES = {DENSE_MAX_NODES}` "
+        "(src/rlpipe/agents/dense_gat.py). Larger graphs take the CSR kernels.",
         "",
         f"**Arithmetic floor** (one default minibatch: {fl['graphs']} graphs, {fl['nodes']} nodes, "
         f"{fl['edges']} attention edges with self-loops): the two encoders' GAT layers need "
@@ -345,7 +348,7 @@ def run(res: Result, quick: bool) -> None:
     res.check("update fwd+bwd per iteration, today / new (CPU, median)", ratio, f">= {TARGET}x",
               ratio >= TARGET if not quick else None, "{:.2f}x")
     res.check("same, wall time", ratio_wall, "", None, "{:.2f}x")
-    res.check("largest N where dense wins the update (code threshold "
+    res.check("largest N where dense is as fast as CSR on the update, within 2% (code threshold "
               f"{DENSE_MAX_NODES})", measured, "", None, "{:d}")
     res.check("encoders fwd+bwd / arithmetic floor", fl["encoders"] / fl["floor"], "", None, "{:.1f}x")
     res.check("max |dense - PyG| (embeddings, attention, values)",
