@@ -247,8 +247,9 @@ repetitions, medians), and each section says what the load was.
 _SECTION_RE = re.compile(r"<!-- bench:(?P<name>[\w-]+):start -->\n(?P<body>.*?)<!-- bench:(?P=name):end -->\n?",
                          re.S)
 _CHECKS_RE = re.compile(r"<!-- bench-checks (?P<json>.*?) -->")
-ORDER = ("summary", "logging", "throughput", "summarize", "visualize", "dvc", "resume", "learning",
-         "sweep", "service_chain", "ablation_graph_deploy", "sb3")
+ORDER = ("summary", "logging", "throughput", "dense", "scaling", "train_stage", "summarize",
+         "visualize", "dvc", "resume", "learning", "sweep", "service_chain", "ablation_graph_deploy",
+         "sb3")
 
 
 def render_section(res: Result) -> str:

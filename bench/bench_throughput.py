@@ -59,12 +59,18 @@ class Recorder:
         self.env_seconds = 0.0
         self.phase = "collect"
         agent, algo = trainer.agent, trainer.algorithm
-        orig_collate, orig_update = agent.collate, algo.update
+        orig_collate, orig_update, orig_store = agent.collate, algo.update, agent.batch_store
+        self.stored: list | None = None
 
         def collate(observations):
             if self.phase == "collect":
                 self.collect_batches.append(list(observations))
             return orig_collate(observations)
+
+        def batch_store(observations):   # the rollout kept for the update (collated once)
+            self.phase = "update"
+            self.stored = list(observations)
+            return orig_store(observations)
 
         def update(rollout):
             self.phase = "update"
@@ -75,6 +81,7 @@ class Recorder:
             return orig_update(rollout)
 
         agent.collate = collate
+        agent.batch_store = batch_store
         algo.update = update
         for env in trainer.envs:
             orig_step = env.step
@@ -88,7 +95,7 @@ class Recorder:
             env.step = step
 
     def reset(self) -> None:
-        self.collect_batches, self.rollout, self.rng_state = [], None, None
+        self.collect_batches, self.rollout, self.rng_state, self.stored = [], None, None, None
         self.env_seconds = 0.0
         self.phase = "collect"
 
@@ -117,8 +124,11 @@ def replay_collect(agent, batches) -> tuple[float, float]:
     return time.perf_counter() - t0, t_col
 
 
-def replay_update(agent, algorithm, rollout, rng_state) -> float:
-    """Seconds of the update's collate + forward + loss + backward on the same minibatches."""
+def replay_update(agent, algorithm, rollout, rng_state, observations=None) -> float:
+    """Seconds of the update's collate + forward + loss + backward on the same minibatches
+    (``observations``: the list the rollout's store was made of; storing it is timed too)."""
+    import dataclasses
+
     import torch
 
     cfg = algorithm.cfg
@@ -127,6 +137,8 @@ def replay_update(agent, algorithm, rollout, rng_state) -> float:
     agent.actor.train()
     agent.critic.train()
     t0 = time.perf_counter()
+    if observations is not None:
+        rollout = dataclasses.replace(rollout, observations=agent.batch_store(observations))
     for idx in algorithm.minibatches_of(len(rollout)):  # the update's own minibatches and losses
         pg, v, ent, _ = algorithm.losses(rollout, idx)
         loss = pg - cfg.ent_coef * ent + cfg.vf_coef * v
@@ -193,9 +205,10 @@ def run(res: Result, quick: bool) -> None:
         loop = time.perf_counter() - t0
         steps = trainer.global_step - step0
         c, cc = replay_collect(trainer.agent, rec.collect_batches)
-        u = replay_update(trainer.agent, trainer.algorithm, rec.rollout, rec.rng_state)
+        u = replay_update(trainer.agent, trainer.algorithm, rec.rollout, rec.rng_state, rec.stored)
         torch.set_flush_denormal(True)
-        u_ftz = replay_update(trainer.agent, trainer.algorithm, rec.rollout, rec.rng_state)
+        u_ftz = replay_update(trainer.agent, trainer.algorithm, rec.rollout, rec.rng_state,
+                              rec.stored)
         torch.set_flush_denormal(False)
         ftz_s.append(u_ftz)
         loops.append(loop), floors.append(c + u), ratios.append(loop / (c + u))

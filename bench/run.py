@@ -5,9 +5,10 @@ measured in the same run, and (re)writes its section of BENCHMARKS.md.
     python bench/run.py --only logging dvc   # some of them
     python bench/run.py --quick --no-write   # tiny sizes, a smoke run (BENCHMARKS.md untouched)
 
-Benchmarks: logging, live, throughput, summarize, visualize, dvc, resume, learning, sweep,
-service_chain, ablation_graph_deploy, sb3 (see each ``bench/bench_*.py`` docstring). ``--quick``
-never writes BENCHMARKS.md unless ``--write`` is given.
+Benchmarks: logging, live, throughput, dense, scaling, train_stage, summarize, visualize, dvc,
+resume, learning, sweep, service_chain, ablation_graph_deploy, sb3 (see each
+``bench/bench_*.py`` docstring). ``--quick`` never writes BENCHMARKS.md unless ``--write`` is
+given.
 Exit status: 0 when every benchmark ran (missed targets are reported, not failures), 1 when one
 raised.
 """
@@ -30,6 +31,9 @@ BENCHMARKS = {
     "logging": ("bench_logging", "run"),
     "live": ("bench_live", "run"),
     "throughput": ("bench_throughput", "run"),
+    "dense": ("bench_dense", "run"),
+    "scaling": ("bench_scaling", "run"),
+    "train_stage": ("bench_train_stage", "run"),
     "summarize": ("bench_stage_adapters", "run_summarize"),
     "visualize": ("bench_stage_adapters", "run_visualize"),
     "dvc": ("bench_dvc", "run"),

@@ -1,6 +1,8 @@
 """A2C/PPO: GAE against a hand computation, losses fall on a fixed batch, NaN updates are undone."""
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -10,6 +12,7 @@ import rlpipe.envs
 
 rlpipe.envs.register()
 from rlpipe.agents.algorithms import A2C, PPO, Rollout, compute_gae
+from rlpipe.agents.graph import GraphBatch
 from rlpipe.agents.policy import build_agent
 from rlpipe.config import AgentConfig, TrainConfig
 
@@ -91,3 +94,18 @@ def test_nonfinite_loss_undoes_the_update():
     for k, v in agent.actor.state_dict().items():
         assert torch.equal(v, before[k])
     assert str(learner.actor_optim.state_dict()["state"][0]["exp_avg"].sum()) == opt_before
+
+
+@pytest.mark.parametrize("dense", [False, True])
+def test_minibatches_selected_from_the_rollout_collated_once_equal_collating_each(dense):
+    torch.manual_seed(0)
+    env = gym.make("rlpipe/GraphDeploy-v0", num_nodes=8, num_cloud=1)
+    agent = build_agent(env.observation_space, env.action_space, AgentConfig(hidden_dim=16, heads=2))
+    agent.dense_max_nodes = 16 if dense else 0
+    learner = PPO(agent, TrainConfig(update_epochs=1, minibatches=4))
+    each = fixed_rollout(agent)                                   # observations: a list
+    once = dataclasses.replace(each, observations=agent.batch_store(each.observations))
+    assert isinstance(once.observations, GraphBatch)              # the rollout collated once
+    for idx in learner.minibatches_of(len(each)):
+        for a, b in zip(learner.losses(once, idx)[:3], learner.losses(each, idx)[:3]):
+            assert torch.equal(a, b)   # the same tensors in, the same numbers out

@@ -19,7 +19,7 @@ from rlpipe.envs.graph_deploy_config import GraphDeployConfig
 from rlpipe.train.environment import env_settings
 
 rlpipe.envs.register()
-from rlpipe.envs.graph_deploy import decode_rng_state, encode_rng_state
+from rlpipe.envs.graph_deploy import decode_rng_state, encode_rng_state, link_radius
 
 EXPECTED_FEATURES = (
     "free_cpu_frac", "free_mem_frac", "cpu_utilization", "latency_ratio", "is_source",
@@ -149,6 +149,35 @@ def test_generated_graphs_are_connected(num_nodes):
                 assert u < v
                 if env.is_cloud[v]:
                     assert not env.is_cloud[u]  # clouds hang off edge gateways only
+
+
+def test_graphs_up_to_twenty_nodes_keep_the_fixed_radius():
+    """The bounded-degree radius leaves the default (20-node) graphs exactly as before."""
+    for n in (5, 12, 20):
+        scaled, fixed = GraphDeployEnv(num_nodes=n), GraphDeployEnv(num_nodes=n, radius_nodes=0)
+        assert scaled.link_radius == fixed.link_radius == 0.3
+        for seed in range(5):
+            assert same_obs(scaled.reset(seed=seed)[0], fixed.reset(seed=seed)[0])
+
+
+def test_link_radius_shrinks_with_the_square_root_of_the_node_count():
+    assert link_radius(0.3, 20, 20) == 0.3 and link_radius(0.3, 20, 8) == 0.3
+    assert link_radius(0.3, 20, 80) == pytest.approx(0.15)
+    assert link_radius(0.3, 20, 320) == pytest.approx(0.075)
+    assert link_radius(0.3, 0, 320) == 0.3          # 0: fixed radius at every size
+    with pytest.raises(ValueError, match="radius_nodes"):
+        GraphDeployEnv(radius_nodes=-1)
+
+
+def test_average_degree_stays_bounded_as_graphs_grow():
+    def links_per_node(n, **kw):
+        env = GraphDeployEnv(num_nodes=n, **kw)
+        return np.mean([len(env.reset(seed=s)[0].edge_links) for s in range(5)]) / n
+
+    degrees = [links_per_node(n) for n in (20, 40, 80, 160, 320)]
+    assert max(degrees) < 6.5, degrees                 # bounded: about pi r0^2 20 + tree links
+    assert degrees[-1] < 1.6 * degrees[0], degrees
+    assert links_per_node(160, radius_nodes=0) > 5 * links_per_node(160)   # the old growth
 
 
 def test_edge_links_symmetric_and_edge_features():

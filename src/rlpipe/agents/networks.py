@@ -8,11 +8,15 @@ from __future__ import annotations
 from typing import Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch_geometric.nn import (GATConv, GATv2Conv, TransformerConv, global_max_pool,
                                 global_mean_pool)
+from torch_geometric.utils import to_dense_batch
 
-from rlpipe.agents.graph import GraphBatch
+from rlpipe.agents.dense_gat import dense_conv, supports_dense
+from rlpipe.agents.graph import DenseGraphs, GraphBatch
+from rlpipe.agents.sparse_gat import SparseAdjacency, sparse_conv, supports_sparse
 
 
 def _mlp(sizes: Sequence[int], act: type[nn.Module] = nn.Tanh, last_gain: float = 1.0) -> nn.Sequential:
@@ -59,6 +63,13 @@ class GATEncoder(nn.Module):
     per-node MLP of the same widths (``in_dim -> hidden_dim * heads -> hidden_dim``, ELU), from
     its own features only; the attention list is then empty.
 
+    Three ways to run the same parameters, equal to float32 rounding: :meth:`forward` is the
+    layers' own (PyG message passing: the reference); :meth:`forward_dense` runs
+    :mod:`rlpipe.agents.dense_gat`'s kernels on padded ``[B, N, N]`` graphs (small graphs);
+    :meth:`forward_sparse` runs :mod:`rlpipe.agents.sparse_gat`'s CSR kernels (large graphs).
+    :meth:`encode` picks one for a :class:`GraphBatch` (:meth:`path`); a layer kind without a
+    kernel (``transformer``; ``gatv2`` has no CSR kernel) runs PyG's layers.
+
     Args:
         in_dim: node feature size F.
         hidden_dim: channels per head.
@@ -73,6 +84,8 @@ class GATEncoder(nn.Module):
         - output: node embeddings [N, hidden_dim]; with ``return_attention=True`` also a list with
           one ``(edge_index [2, M], alpha [M, heads])`` per layer: ``M = E + N`` for ``gat`` and
           ``gatv2`` (self-loops added), ``M = E`` for ``transformer``; ``[]`` when ``layers=0``.
+        - :meth:`forward_dense`: :class:`DenseGraphs` -> [B, N_max, hidden_dim] (and a list of
+          alpha [B, heads, N_max(target), N_max(source)] per layer)
     """
 
     def __init__(self, in_dim: int, hidden_dim: int, heads: int, layers: int,
@@ -88,6 +101,20 @@ class GATEncoder(nn.Module):
         self.node_mlp = None if layers else _mlp([in_dim, hidden_dim * heads, hidden_dim], act=nn.ELU)
         self.out_dim = hidden_dim
         self.act = nn.ELU()
+        #: False runs the layers' own forward on every batch (the reference; for comparisons).
+        self.use_kernels = True
+
+    def path(self, g: GraphBatch) -> str:
+        """``"dense"`` when the batch has a dense view and every layer a dense kernel,
+        ``"sparse"`` when every layer has a CSR kernel, else ``"pyg"`` (the layers' own forward;
+        also the ``layers=0`` ablation)."""
+        if not self.use_kernels or self.node_mlp is not None:
+            return "pyg"
+        if g.dense is not None and all(supports_dense(conv) for conv in self.convs):
+            return "dense"
+        if all(supports_sparse(conv) for conv in self.convs):
+            return "sparse"
+        return "pyg"
 
     def forward(self, x: torch.Tensor, edge_index: torch.Tensor, edge_attr: torch.Tensor,
                 return_attention: bool = False):
@@ -105,6 +132,69 @@ class GATEncoder(nn.Module):
             h = self.act(h)
         return (h, attention) if return_attention else h
 
+    def forward_dense(self, d: DenseGraphs, return_attention: bool = False):
+        attention = []
+        h = d.x
+        for conv in self.convs:
+            h, alpha = dense_conv(conv, h, d.adjacency)  # mask, self-loops: made once per batch
+            h = F.elu(h, self.act.alpha, inplace=True)  # h is the layer's own fresh output
+            if return_attention:
+                attention.append(alpha)
+        return (h, attention) if return_attention else h
+
+    def forward_sparse(self, x: torch.Tensor, graph: SparseAdjacency,
+                       return_attention: bool = False):
+        attention = []
+        h = x
+        for conv in self.convs:
+            h, alpha = sparse_conv(conv, h, graph)
+            h = F.elu(h, self.act.alpha, inplace=True)
+            if return_attention:
+                attention.append(alpha)
+        return (h, attention) if return_attention else h
+
+    def encode(self, g: GraphBatch, return_attention: bool = False):
+        """Node embeddings [N_total, hidden_dim] of a batch by its :meth:`path`; attention (if
+        asked) in the layout of :meth:`forward` whatever the path."""
+        path = self.path(g)
+        if path == "pyg":
+            return self(g.x, g.edge_index, g.edge_attr, return_attention=return_attention)
+        if path == "sparse":
+            out = self.forward_sparse(g.x, g.csr, return_attention)
+            if not return_attention:
+                return out
+            h, alphas = out
+            return h, [_attention_from_csr(g, alpha) for alpha in alphas]
+        out = self.forward_dense(g.dense, return_attention)
+        h, alphas = out if return_attention else (out, None)
+        h = h[g.dense.mask]
+        if not return_attention:
+            return h
+        return h, [_attention_from_dense(g, alpha) for alpha in alphas]
+
+
+def _pyg_edges(g: GraphBatch) -> torch.Tensor:
+    """The edge_index GATConv attends over: the input's edges without self-loops, then one
+    self-loop per node. [2, E' + N_total]"""
+    ei = g.edge_index[:, g.edge_index[0] != g.edge_index[1]]
+    loops = torch.arange(g.x.shape[0], device=ei.device).expand(2, -1)
+    return torch.cat([ei, loops], dim=1)
+
+
+def _attention_from_dense(g: GraphBatch, alpha: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Dense attention [B, H, N(target), N(source)] in GATConv's layout (edge_index, [E', H])."""
+    ei = _pyg_edges(g)
+    graph = g.batch[ei[1]]
+    base = g.ptr[graph]
+    return ei, alpha[graph, :, ei[1] - base, ei[0] - base]
+
+
+def _attention_from_csr(g: GraphBatch, alpha: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """CSR-ordered attention [E', H] in GATConv's layout (edge_index, [E', H])."""
+    out = torch.empty_like(alpha)
+    out[g.csr.order] = alpha
+    return _pyg_edges(g), out
+
 
 class GATActor(nn.Module):
     r"""Scores every node of every graph: one logit per node.
@@ -113,8 +203,8 @@ class GATActor(nn.Module):
     a node's own state (feasibility, latency, load) is never washed out by its neighbours.
 
     Shapes:
-        - input: :class:`GraphBatch` with N_total nodes
-        - output: logits [N_total]
+        - input: :class:`GraphBatch` with B graphs, N_total nodes, at most N_max per graph
+        - output: logits [N_total]; :meth:`padded_logits`: [B, N_max]
     """
 
     def __init__(self, in_dim: int, hidden_dim: int = 64, heads: int = 4, layers: int = 2,
@@ -124,11 +214,24 @@ class GATActor(nn.Module):
         self.head = _mlp([hidden_dim + in_dim, hidden_dim, 1], act=nn.ELU, last_gain=0.01)
 
     def embed(self, g: GraphBatch, return_attention: bool = False):
-        return self.encoder(g.x, g.edge_index, g.edge_attr, return_attention=return_attention)
+        return self.encoder.encode(g, return_attention=return_attention)
 
     def forward(self, g: GraphBatch) -> torch.Tensor:
+        if self.encoder.path(g) == "dense":
+            return self._dense_scores(g.dense)[g.dense.mask]
         h = self.embed(g)
         return self.head(torch.cat([h, g.x], dim=-1)).squeeze(-1)
+
+    def padded_logits(self, g: GraphBatch, fill: float) -> torch.Tensor:
+        """Logits per graph, padded with ``fill`` past each graph's last node: [B, N_max]."""
+        if self.encoder.path(g) == "dense":
+            return self._dense_scores(g.dense).masked_fill(~g.dense.mask, fill)
+        logits, _ = to_dense_batch(self(g), g.batch, fill_value=fill, batch_size=g.num_graphs)
+        return logits
+
+    def _dense_scores(self, d: DenseGraphs) -> torch.Tensor:
+        h = self.encoder.forward_dense(d)
+        return self.head(torch.cat([h, d.x], dim=-1)).squeeze(-1)
 
 
 class GATCritic(nn.Module):
@@ -146,9 +249,17 @@ class GATCritic(nn.Module):
         self.head = _mlp([2 * hidden_dim, hidden_dim, 1], act=nn.ELU, last_gain=1.0)
 
     def forward(self, g: GraphBatch) -> torch.Tensor:
-        h = self.encoder(g.x, g.edge_index, g.edge_attr)
-        size = g.num_graphs
-        pooled = torch.cat([global_mean_pool(h, g.batch, size), global_max_pool(h, g.batch, size)], -1)
+        if self.encoder.path(g) == "dense":
+            d = g.dense
+            h = self.encoder.forward_dense(d)
+            mask = d.mask.unsqueeze(-1)
+            mean = (h * mask).sum(1) / mask.sum(1).clamp(min=1)
+            pooled = torch.cat([mean, h.masked_fill(~mask, float("-inf")).amax(1)], -1)
+        else:
+            h = self.encoder.encode(g)
+            size = g.num_graphs
+            pooled = torch.cat([global_mean_pool(h, g.batch, size),
+                                global_max_pool(h, g.batch, size)], -1)
         return self.head(pooled).squeeze(-1)
 
 

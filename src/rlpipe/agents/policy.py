@@ -26,8 +26,8 @@ from typing import Any, Sequence
 import gymnasium as gym
 import numpy as np
 import torch
-from torch_geometric.utils import to_dense_batch
 
+from rlpipe.agents.dense_gat import DENSE_MAX_NODES
 from rlpipe.agents.distributions import CategoricalActions, DiagGaussianActions, MultiCategoricalActions
 from rlpipe.agents.graph import GraphBatch, collate_graphs
 from rlpipe.agents.networks import GATActor, GATCritic, MLPActor, MLPCritic
@@ -80,10 +80,18 @@ class _ActorCritic:
 class GraphActorCritic(_ActorCritic):
     """GAT actor and critic over graph observations.
 
+    Batches whose graphs have at most :attr:`dense_max_nodes` nodes run the dense attention
+    kernels (:mod:`rlpipe.agents.dense_gat`), larger ones the CSR kernels
+    (:mod:`rlpipe.agents.sparse_gat`); all use the layers' own parameters, so the choice never
+    shows in checkpoints. A rollout is collated once (``batch_store``) and its minibatches are
+    selected from that batch (``select``).
+
     Shapes:
         - ``collate``: list of B ``GraphInstance`` -> :class:`GraphBatch`
         - ``distribution``: categorical over logits [B, max_nodes] (padding masked out)
         - ``value``: [B]
+        - ``batch_store``: list of T observations -> :class:`GraphBatch` of T graphs
+        - ``select``: that batch (or the list) and k indices -> :class:`GraphBatch` of k graphs
     """
 
     kind = "graph"
@@ -94,22 +102,33 @@ class GraphActorCritic(_ActorCritic):
                observations.edge_dim, cfg.conv)
         self.actor = GATActor(*net)
         self.critic = GATCritic(*net)
+        #: Largest graph (nodes) batched densely; 0 = never dense.
+        self.dense_max_nodes = DENSE_MAX_NODES
 
     def collate(self, observations: Sequence[Any]) -> GraphBatch:
-        return collate_graphs(observations).to(self.device)
+        return collate_graphs(observations, self.dense_max_nodes).to(self.device)
 
     def distribution(self, batch: GraphBatch, masks: Sequence[np.ndarray] | None = None) -> CategoricalActions:
-        logits = self.actor(batch)
+        logits = self.actor.padded_logits(batch, _NEG)
         if masks is not None:
-            logits = logits.masked_fill(~self._mask(masks, concat=True), _NEG)
-        dense, _ = to_dense_batch(logits, batch.batch, fill_value=_NEG,
-                                  batch_size=batch.num_graphs)
-        return CategoricalActions(dense)
+            logits = logits.masked_fill(~self._padded_mask(masks, logits.shape[1]), _NEG)
+        return CategoricalActions(logits)
 
-    def batch_store(self, observations: list[Any]) -> list[Any]:
-        return observations
+    def _padded_mask(self, masks: Sequence[np.ndarray], width: int) -> torch.Tensor:
+        """Per-graph action masks as one bool [B, width] tensor, False past each graph's end."""
+        if all(len(m) == width for m in masks):
+            return self._mask(masks, concat=False)
+        out = np.zeros((len(masks), width), dtype=bool)
+        for row, m in zip(out, masks):
+            row[:len(m)] = m
+        return torch.from_numpy(out).to(self.device)
 
-    def select(self, store: list[Any], idx: torch.Tensor) -> GraphBatch:
+    def batch_store(self, observations: list[Any]) -> GraphBatch:
+        return self.collate(observations)
+
+    def select(self, store: GraphBatch | list[Any], idx: torch.Tensor) -> GraphBatch:
+        if isinstance(store, GraphBatch):
+            return store.select(idx.to(store.x.device))
         return self.collate([store[i] for i in idx.tolist()])
 
 

@@ -1,8 +1,8 @@
 """Graph service deployment: place a stream of service requests on the nodes of a network.
 
 Each episode draws a new network: ``num_nodes - num_cloud`` *edge* nodes at uniform positions in
-the unit square, linked when closer than ``edge_radius`` plus along a Euclidean minimum spanning
-tree (so the graph is always connected), and ``num_cloud`` *cloud* nodes, each linked to one or two
+the unit square, linked when closer than a connection radius plus along a Euclidean minimum
+spanning tree (so the graph is always connected), and ``num_cloud`` *cloud* nodes, each linked to one or two
 random edge "gateway" nodes. Every step brings one request (a source edge node, cpu and memory
 demands, a latency budget, a lifetime); the agent picks the node that hosts it.
 
@@ -14,6 +14,7 @@ training hot loop.
 """
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import gymnasium as gym
@@ -33,7 +34,7 @@ except ImportError:  # pragma: no cover - exercised only without scipy
 
 __all__ = [
     "GraphDeployEnv", "NODE_FEATURES", "NUM_NODE_FEATURES", "NODE_KIND_NAMES",
-    "encode_rng_state", "decode_rng_state",
+    "encode_rng_state", "decode_rng_state", "link_radius",
 ]
 
 #: Node feature columns of the observation, in order (``F = len(NODE_FEATURES) = 10``).
@@ -100,6 +101,15 @@ def decode_rng_state(state: dict) -> dict:
 
 
 # --------------------------------------------------------------------------- topology helpers
+def link_radius(edge_radius: float, radius_nodes: int, num_nodes: int) -> float:
+    """Connection radius of a ``num_nodes`` graph: ``edge_radius`` up to ``radius_nodes`` nodes
+    (exactly: no arithmetic on it), ``edge_radius * sqrt(radius_nodes / num_nodes)`` above;
+    ``radius_nodes = 0`` keeps ``edge_radius`` at every size."""
+    if radius_nodes <= 0 or num_nodes <= radius_nodes:
+        return edge_radius
+    return edge_radius * math.sqrt(radius_nodes / num_nodes)
+
+
 def _euclidean_mst(dist: np.ndarray) -> np.ndarray:
     """Prim's algorithm on a dense distance matrix; returns ``[n-1, 2]`` pairs ``(u < v)``."""
     n = dist.shape[0]
@@ -148,9 +158,10 @@ class GraphDeployEnv(gym.Env):
     r"""Service deployment on a random edge/cloud network, one request per step.
 
     **Topology** (new each episode, drawn from ``self.np_random``): ``num_nodes - num_cloud`` edge
-    nodes uniform in the unit square, linked when closer than ``edge_radius`` and along a
-    Euclidean minimum spanning tree, link latency ``100 ms * distance + 1 ms``; each cloud node is
-    linked to 1-2 random edge gateways with latency uniform in 40-60 ms. Latency between two
+    nodes uniform in the unit square, linked when closer than the connection radius
+    :attr:`link_radius` (``edge_radius``, shrinking above ``radius_nodes`` nodes so the average
+    degree stays bounded) and along a Euclidean minimum spanning tree, link latency
+    ``100 ms * distance + 1 ms``; each cloud node is linked to 1-2 random edge gateways with latency uniform in 40-60 ms. Latency between two
     nodes is the shortest-path latency. Edge nodes have cpu and memory capacity uniform in
     ``[0.5, 1.0]``, cloud nodes 8.0. Node order: edge nodes first, then the ``num_cloud`` cloud
     nodes (the last indices). Cloud nodes are drawn at ``x = 1.3`` (right of the square).
@@ -191,7 +202,14 @@ class GraphDeployEnv(gym.Env):
         requests_per_episode (int): requests (steps) per episode.
         max_rejections (int): the episode ends once this many requests were rejected.
         action_masking (bool): informational; the mask is always in ``info["action_mask"]``.
-        edge_radius (float): edge nodes closer than this are linked.
+        edge_radius (float): edge nodes closer than this are linked, in graphs of up to
+            ``radius_nodes`` nodes.
+        radius_nodes (int): above this many nodes the radius shrinks as
+            ``edge_radius * sqrt(radius_nodes / num_nodes)``, so the expected number of
+            neighbours of a node (about ``pi * r^2 * num_nodes``) stays bounded as graphs grow
+            and the links grow linearly with the nodes, not with their square. 0 keeps the radius
+            fixed at every size (links then grow as ``num_nodes^2``). Graphs of up to
+            ``radius_nodes`` nodes are the same either way.
         demand_min, demand_max (float): range of cpu and memory demands.
         lifetime_min, lifetime_max (int): range of service lifetimes (steps).
         latency_budget_min, latency_budget_max (float): range of latency budgets (ms).
@@ -224,6 +242,7 @@ class GraphDeployEnv(gym.Env):
         max_rejections: int = 10,
         action_masking: bool = False,
         edge_radius: float = 0.3,
+        radius_nodes: int = 20,
         demand_min: float = 0.1,
         demand_max: float = 0.4,
         lifetime_min: int = 10,
@@ -243,6 +262,7 @@ class GraphDeployEnv(gym.Env):
             (requests_per_episode >= 1, "requests_per_episode must be >= 1"),
             (max_rejections >= 1, "max_rejections must be >= 1"),
             (edge_radius >= 0, "edge_radius must be >= 0"),
+            (radius_nodes >= 0, "radius_nodes must be >= 0"),
             (0 <= demand_min <= demand_max, "need 0 <= demand_min <= demand_max"),
             (1 <= lifetime_min <= lifetime_max, "need 1 <= lifetime_min <= lifetime_max"),
             (0 < latency_budget_min <= latency_budget_max,
@@ -259,6 +279,9 @@ class GraphDeployEnv(gym.Env):
         self.max_rejections = int(max_rejections)
         self.action_masking = bool(action_masking)
         self.edge_radius = float(edge_radius)
+        self.radius_nodes = int(radius_nodes)
+        #: Connection radius of edge nodes at this graph size (see ``radius_nodes``).
+        self.link_radius = link_radius(self.edge_radius, self.radius_nodes, self.num_nodes)
         self.demand_min, self.demand_max = float(demand_min), float(demand_max)
         self.lifetime_min, self.lifetime_max = int(lifetime_min), int(lifetime_max)
         self.latency_budget_min = float(latency_budget_min)
@@ -323,7 +346,7 @@ class GraphDeployEnv(gym.Env):
         pos_e = rng.uniform(0.0, 1.0, size=(ne, 2))
         diff = pos_e[:, None, :] - pos_e[None, :, :]
         dist = np.sqrt(np.einsum("ijk,ijk->ij", diff, diff))
-        adj = dist <= self.edge_radius
+        adj = dist <= self.link_radius
         mst = _euclidean_mst(dist)
         adj[mst[:, 0], mst[:, 1]] = True
         iu, ju = np.nonzero(np.triu(adj, 1))
@@ -555,6 +578,7 @@ class GraphDeployEnv(gym.Env):
             "num_nodes": self.num_nodes, "num_cloud": self.num_cloud,
             "requests_per_episode": self.requests_per_episode,
             "max_rejections": self.max_rejections, "edge_radius": self.edge_radius,
+            "radius_nodes": self.radius_nodes,
             "demand_min": self.demand_min, "demand_max": self.demand_max,
             "lifetime_min": self.lifetime_min, "lifetime_max": self.lifetime_max,
             "latency_budget_min": self.latency_budget_min,

@@ -21,6 +21,9 @@ class GraphDeployConfig:
     max_rejections: int = _field(10, in_range(1, 100_000))
     #: edge nodes closer than this (unit square) are linked, besides the spanning tree.
     edge_radius: float = _field(0.3, in_range(0.0, 2.0))
+    #: above this many nodes the radius shrinks as edge_radius * sqrt(radius_nodes / num_nodes),
+    #: keeping the average degree bounded as graphs grow; 0 = the same radius at every size.
+    radius_nodes: int = _field(20, in_range(0, 100_000))
     #: range of a request's cpu and memory demand (fractions of an edge node's capacity scale).
     demand_min: float = _field(0.1, in_range(0.0, 1.0))
     demand_max: float = _field(0.4, in_range(0.0, 1.0))
