@@ -133,6 +133,10 @@ DVC_TEST_PARAMS = {
 }
 
 
+#: the files of the sweep pipeline's DVC project (sweeps/), as committed
+SWEEP_PIPELINE_FILES = ("dvc.yaml", ".gitignore", ".dvcignore", ".dvc/config", ".dvc/.gitignore")
+
+
 def make_dvc_repo(repo: Path, overrides: dict | None = None) -> Path:
     """A fresh git + DVC repository at ``repo`` with this project's pipeline files, its DVC config
     (default remote, plots HTML template) and tiny params (TINY_PARAMS, DVC_TEST_PARAMS, then
@@ -146,6 +150,10 @@ def make_dvc_repo(repo: Path, overrides: dict | None = None) -> Path:
     shutil.copytree(REPO / "src", repo / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
     if (REPO / "dvc_plots_template").exists():
         shutil.copytree(REPO / "dvc_plots_template", repo / "dvc_plots_template")
+    # the sweep pipeline: a DVC project of its own in sweeps/ (root commands never see it)
+    for name in SWEEP_PIPELINE_FILES:
+        (repo / "sweeps" / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(REPO / "sweeps" / name, repo / "sweeps" / name)
     params = project_params(deep_update(DVC_TEST_PARAMS, overrides or {}))
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     git(repo, "init", "-q")

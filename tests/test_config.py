@@ -27,7 +27,7 @@ def test_defaults_load_and_repo_params_are_valid():
     ({"checkpoint": {"directory": "/tmp/x"}}, "checkpoint.directory", "inside the repository"),
     ({"env": {"kwargs": [1, 2]}}, "env.kwargs", "expected a mapping"),
     ({"env": {"num_nodes": 9}}, "env.num_nodes", "unknown key"),  # settings live in env.kwargs
-    ({"visualize": {"figures": ["reward", "pie"]}}, "visualize.figures[1]", "one of"),
+    ({"visualize": {"figures": "reward"}}, "visualize.figures", "expected a list"),
     ({"capture": {"episodes": [0]}}, "capture.episodes[0]", "> 0"),
     ({"agent": {"mlp_hidden": 64}}, "agent.mlp_hidden", "a list of an integer"),
     ({"trian": {}}, "trian", "unknown section"),

@@ -24,7 +24,6 @@ from rlpipe.config_build import (  # noqa: F401 - re-exported: sections and envi
     non_negative, one_of, positive, relative_path, resolve_interval,
 )
 from rlpipe.envs import DEFAULT_ENV_ID
-from rlpipe.plots.registry import FIGURE_FORMATS, FIGURE_NAMES
 
 # --------------------------------------------------------------------------- sections
 @dataclass(frozen=True)
@@ -219,9 +218,6 @@ class SummarizeConfig:
     max_points: int = _field(500, in_range(10, 1_000_000))
 
 
-ALL_FIGURES = FIGURE_NAMES  # the figure registry (rlpipe.plots.registry) decides
-
-
 @dataclass(frozen=True)
 class VisualizeConfig:
     """``visualize``: figure settings. Changing them reruns the visualize stage alone."""
@@ -240,17 +236,15 @@ class VisualizeConfig:
     animation_fps: int = _field(4, in_range(1, 60))
     #: frames of episode.gif at most (steps evenly spaced).
     animation_max_frames: int = _field(60, in_range(1, 10_000))
-    #: the figures to draw (docs/FIGURES.md); the others become placeholders.
-    figures: tuple[str, ...] = _field(ALL_FIGURES, one_of(*ALL_FIGURES))
-    #: image formats of the figures: png (declared in dvc.yaml), svg, or both (written side by side).
-    formats: tuple[str, ...] = _field(("png",), one_of(*FIGURE_FORMATS))
+    #: the figures to draw (docs/FIGURES.md); the others become placeholders; null = every figure.
+    #: The names are checked against the figure registry when the visualize stage starts
+    #: (rlpipe.plots.registry.check_settings), so the training side never imports the figures.
+    figures: Union[tuple[str, ...], None] = _field(None)
+    #: image formats of the figures: png (declared in dvc.yaml), svg, or both (written side by
+    #: side); checked with ``figures``.
+    formats: tuple[str, ...] = _field(("png",))
     #: the capture drawn by the attention and embedding figures: its episode number; 0 = newest.
     capture_episode: int = _field(0, non_negative)
-
-    def validate(self, s: str) -> None:
-        _check(len(self.formats) > 0 and len(set(self.formats)) == len(self.formats),
-               f"{s}.formats", f"must list each of {', '.join(FIGURE_FORMATS)} at most once, "
-               "and at least one", list(self.formats))
 
 
 # The sections that define one training run (what the train stage and every sweep trial read).

@@ -98,9 +98,17 @@ def test_fresh_clone_pulls_from_the_shared_storage(two_versions, tmp_path):
     assert "deleted:" in status and "checkpoints" in status, status
     # the default remote is relative to each clone: point this clone at the first one's storage
     dvc(clone, "remote", "modify", "--local", "storage", "url", str(repo / ".dvc-storage"))
-    dvc(clone, "pull")
+    pulled = dvc(clone, "pull")
+    assert "ERROR" not in pulled.stdout + pulled.stderr, pulled.stdout + pulled.stderr
     assert tree_hashes(clone / "checkpoints") == versions[head(clone)]
     assert up_to_date(clone)
+    # the sweep pipeline (never run here) is a DVC project of its own in sweeps/: the single
+    # run's commands neither pull its outputs nor read its metrics
+    assert (clone / "sweeps" / "dvc.yaml").is_file() and (clone / "sweeps" / ".dvc").is_dir()
+    for args in (("status",), ("metrics", "diff", "HEAD"), ("metrics", "show")):
+        out = dvc(clone, *args)
+        text = (out.stdout + out.stderr).lower()
+        assert "error" not in text and "failed" not in text, (args, text)
 
 
 # --- S3 (moto server on 127.0.0.1) ---------------------------------------------------------------

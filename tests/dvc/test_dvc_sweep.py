@@ -1,4 +1,4 @@
-"""The sweep pipeline end to end with the real dvc CLI: `dvc repro sweeps/dvc.yaml` in a temporary
+"""The sweep pipeline end to end with the real dvc CLI: `dvc --cd sweeps repro` in a temporary
 git repository (tiny CartPole trials on an embedded Ray), its metrics, push/pull of its outputs,
 and a sweep killed half way (dvc, the stage, Ray: the whole process group, SIGKILL) then rerun:
 the finished trial is skipped, the unfinished one resumes, both identical to uninterrupted runs.
@@ -16,15 +16,16 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.helpers import (REPO, dvc, dvc_env, edit_params, git, make_dvc_repo, stages_ran,
+from tests.helpers import (dvc, dvc_env, edit_params, git, make_dvc_repo, stages_ran,
                            stages_skipped, tree_hashes)
 from tests.sweep.ray_cluster import kill_tree
 from tests.sweep.sweep_helpers import assert_trials_match_single_runs, write_sweep_params
 
 pytestmark = [pytest.mark.dvc, pytest.mark.slow]
 
-SWEEP_STAGE = "sweeps/dvc.yaml:sweep"
+SWEEP_STAGE = "sweep"
 OUTPUTS = ("sweeps/trials", "sweeps/results", "sweeps/figures")
+SWEEP = ("--cd", "sweeps")  # the sweep pipeline is a DVC project of its own in sweeps/
 
 
 @pytest.fixture(scope="module")
@@ -33,16 +34,14 @@ def repo(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("sweep_dvc")
     repo = make_dvc_repo(root / "repo")
     write_sweep_params(repo / "params.yaml", {"sweep": {"grid": {"train.actor_lr": [0.001, 0.01]}}})
-    (repo / "sweeps").mkdir()
-    for name in ("dvc.yaml", ".gitignore"):
-        shutil.copy(REPO / "sweeps" / name, repo / "sweeps" / name)
+    assert (repo / "sweeps" / ".dvc" / "config").is_file()  # make_dvc_repo copies the pipeline
     git(repo, "add", "-A")
     git(repo, "commit", "-qm", "sweep pipeline")
     return repo
 
 
 def repro_sweep(repo: Path) -> str:
-    out = dvc(repo, "repro", "sweeps/dvc.yaml", timeout=600)
+    out = dvc(repo, *SWEEP, "repro", timeout=600)
     return out.stdout + out.stderr
 
 
@@ -55,10 +54,12 @@ def test_repro_runs_the_sweep_and_only_the_sweep(repo):
     # (a dry run stops at summarize, whose input train has not written: enough to see the plan)
     dry = dvc(repo, "repro", "--dry", check=False)
     assert stages_ran(dry.stdout)[:1] == ["train"], dry.stdout + dry.stderr
-    assert "sweeps/dvc.yaml" not in dry.stdout + dry.stderr
-    # the sweep's metrics are read by `dvc metrics show` from the sweeps/ folder
-    shown = json.loads(dvc(repo, "metrics", "show", "--json").stdout)
-    data = next(iter(shown.values()))["data"]["sweeps/metrics.json"]["data"]
+    assert "sweep" not in stages_ran(dry.stdout)
+    # the root project never reads the sweep's metrics; the sweep's project does
+    root_metrics = dvc(repo, "metrics", "show", "--json").stdout
+    assert "sweeps/metrics.json" not in root_metrics
+    shown = json.loads(dvc(repo, *SWEEP, "metrics", "show", "--json").stdout)
+    data = next(iter(shown.values()))["data"]["metrics.json"]["data"]
     assert data["trials"] == {"total": 4, "finished": 4}
     assert set(data["settings"]) == {"train.actor_lr=0.001", "train.actor_lr=0.01"}
     assert data["settings"]["train.actor_lr=0.01"]["final_reward"].keys() == {"mean", "sd"}
@@ -72,13 +73,13 @@ def test_repro_runs_the_sweep_and_only_the_sweep(repo):
 def test_outputs_travel_with_push_and_pull(repo):
     before = {name: tree_hashes(repo / name) for name in OUTPUTS}
     assert any("/checkpoints/ckpt_ep" in k for k in before["sweeps/trials"])
-    dvc(repo, "push", "sweeps/dvc.yaml")
-    shutil.rmtree(repo / ".dvc" / "cache")
+    dvc(repo, *SWEEP, "push")
+    shutil.rmtree(repo / "sweeps" / ".dvc" / "cache")
     for name in OUTPUTS:
         shutil.rmtree(repo / name)
-    dvc(repo, "pull", "sweeps/dvc.yaml")
+    dvc(repo, *SWEEP, "pull")
     assert {name: tree_hashes(repo / name) for name in OUTPUTS} == before
-    assert "Data and pipelines are up to date." in dvc(repo, "status", "sweeps/dvc.yaml").stdout
+    assert "Data and pipelines are up to date." in dvc(repo, *SWEEP, "status").stdout
 
 
 def _kill_group(proc: subprocess.Popen) -> None:
@@ -101,7 +102,7 @@ def test_killed_sweep_reruns_skipping_finished_and_resuming_unfinished(repo, tmp
     log = tmp_path / "killed.log"
     exe = str(Path(dvc_env()["PATH"].split(os.pathsep)[0]) / "dvc")
     with open(log, "w") as out:
-        proc = subprocess.Popen([exe, "repro", "sweeps/dvc.yaml"], cwd=repo, stdout=out,
+        proc = subprocess.Popen([exe, *SWEEP, "repro"], cwd=repo, stdout=out,
                                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 env=dvc_env({"PYTHONPATH": "src"}), start_new_session=True)
     try:

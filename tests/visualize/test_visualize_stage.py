@@ -14,8 +14,8 @@ import pytest
 import yaml
 from PIL import Image
 
-from rlpipe.config import ALL_FIGURES
 from rlpipe.plots import FIGURE_OUTPUTS
+from rlpipe.plots.registry import FIGURE_NAMES
 from tests import synthetic
 
 REPO = Path(__file__).resolve().parents[2]
@@ -189,6 +189,18 @@ def test_bad_params_exit_nonzero(tmp_path: Path) -> None:
     assert not (tmp_path / "plots").exists()
 
 
+@pytest.mark.parametrize("formats, key", [(["png", "jpg"], "visualize.formats[1]"),
+                                          (["png", "png"], "visualize.formats")])
+def test_bad_formats_exit_nonzero(tmp_path: Path, formats, key) -> None:
+    """The figure names and formats are checked against the registry by the visualize stage
+    (config.py never imports the figures), still before anything is written."""
+    synthetic.write_summary(tmp_path, episodes=10, steps_per_episode=2)
+    write_params(tmp_path, {"formats": formats})
+    p = run_stage(tmp_path)
+    assert p.returncode == 2 and f"{key}:" in p.stderr, p.stderr
+    assert not (tmp_path / "plots").exists()
+
+
 def test_mismatched_capture_shapes_are_notes(tmp_path: Path) -> None:
     synthetic.write_summary(tmp_path, episodes=20, steps_per_episode=4)
     cap = synthetic.write_captures(tmp_path, kind="graph", episodes=(10, 20), num_nodes=6)
@@ -229,7 +241,7 @@ def test_mismatched_capture_shapes_are_notes(tmp_path: Path) -> None:
 
 
 def test_help_and_outputs_cover_all_figures() -> None:
-    assert set(FIGURE_OUTPUTS) == set(ALL_FIGURES)
+    assert set(FIGURE_OUTPUTS) == set(FIGURE_NAMES)
     p = subprocess.run([sys.executable, str(STAGE), "--help"], capture_output=True, text=True,
                        timeout=60)
     assert p.returncode == 0 and "--params" in p.stdout

@@ -6,13 +6,16 @@ Everything else derives from :data:`FIGURES`: the allowed values of ``visualize.
 in docs/FIGURES.md (``python -m rlpipe.plots.registry`` prints it; a test keeps the two equal).
 Adding a figure = its builder + one entry here + its line under ``plots:`` in dvc.yaml.
 
-Imports nothing heavy (config.py reads it): builders are named as ``module:function`` and
-imported only when the stage draws.
+Imports nothing heavy: builders are named as ``module:function`` and imported only when the
+stage draws. The training side never imports it (``config.py`` checks only the shape of the
+``visualize`` section; :func:`check_settings` checks its names here, when the visualize stage
+starts), so editing a figure never makes ``train`` stale.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from rlpipe.config_build import ConfigError
 from rlpipe.paths import EPISODE_GIFS_DIR
 
 
@@ -94,6 +97,23 @@ FIGURE_NAMES: tuple[str, ...] = tuple(f.name for f in FIGURES)
 FIGURE_FORMATS: tuple[str, ...] = ("png", "svg")
 FIGURE_OUTPUTS: dict[str, tuple[str, ...]] = {f.name: f.outputs for f in FIGURES}
 BY_NAME: dict[str, FigureSpec] = {f.name: f for f in FIGURES}
+
+
+def check_settings(figures: tuple[str, ...] | None, formats: tuple[str, ...]) -> tuple[str, ...]:
+    """Check ``visualize.figures`` and ``visualize.formats`` against the registry (before the
+    stage writes anything); return the names of the figures to draw (``None``: every figure)."""
+    for i, name in enumerate(figures or ()):
+        if name not in BY_NAME:
+            raise ConfigError(f"visualize.figures[{i}]: must be one of "
+                              f"{', '.join(map(repr, FIGURE_NAMES))}, got {name!r}")
+    for i, fmt in enumerate(formats):
+        if fmt not in FIGURE_FORMATS:
+            raise ConfigError(f"visualize.formats[{i}]: must be one of "
+                              f"{', '.join(map(repr, FIGURE_FORMATS))}, got {fmt!r}")
+    if not formats or len(set(formats)) != len(formats):
+        raise ConfigError(f"visualize.formats: must list each of {', '.join(FIGURE_FORMATS)} at "
+                          f"most once, and at least one, got {list(formats)!r}")
+    return FIGURE_NAMES if figures is None else tuple(figures)
 
 
 def docs_table() -> str:

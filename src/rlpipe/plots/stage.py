@@ -29,7 +29,7 @@ from rlpipe.config import ExperimentConfig, TrainConfig, VisualizeConfig
 from rlpipe.io_utils import atomic_write_bytes, atomic_write_text
 from rlpipe.paths import CAPTURES_DIR, FIGURES_DIR
 from rlpipe.plots import inputs, projection
-from rlpipe.plots.registry import FIGURE_FORMATS, FIGURES, FigureSpec
+from rlpipe.plots.registry import FIGURE_FORMATS, FIGURES, FigureSpec, check_settings
 from rlpipe.plots.render import (FigureUnavailable, figure_bytes, placeholder_figure,
                                  placeholder_gif)
 from rlpipe.plots.style import apply_style
@@ -179,9 +179,10 @@ def run_visualize(vis: VisualizeConfig, exp: ExperimentConfig, root: Path | str 
     """Draw every figure of ``vis.figures`` into ``<root>/plots/``; placeholders for the rest.
     ``gamma``: the run's ``train.gamma`` (the value figure's discount; None = its default)."""
     t_start = time.perf_counter()
+    names = set(check_settings(vis.figures, vis.formats))
     ctx = Context(vis, exp, Path(root), log, gamma)
     inputs.check_summary_files(ctx.summary_dir)
-    selected = [f for f in FIGURES if f.name in set(vis.figures)]
+    selected = [f for f in FIGURES if f.name in names]
     if any(f.captures for f in selected):
         ctx.captures, ctx.capture_notes = inputs.load_capture_index(ctx.captures_dir)
         for n in ctx.capture_notes:
