@@ -53,15 +53,19 @@ def torch_policy(agent, observations: list[Any]) -> tuple[list[dict[str, np.ndar
     return params, actions
 
 
-def max_difference(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> float:
-    """The largest absolute difference between two lists of distribution parameters."""
+def max_difference(a: list[dict[str, Any]], b: list[dict[str, Any]], scaled: bool = False) -> float:
+    """The largest absolute difference between two lists of distribution parameters; with
+    ``scaled``, each difference divided by ``max(1, |a|)`` (float32 rounding grows with the
+    magnitude: a trained policy's logits reach tens)."""
     worst = 0.0
     for x, y in zip(a, b, strict=True):
         for key in x:
             xs = x[key] if isinstance(x[key], list) else [x[key]]
             ys = y[key] if isinstance(y[key], list) else [y[key]]
             for u, v in zip(xs, ys, strict=True):
-                worst = max(worst, float(np.max(np.abs(np.asarray(u, np.float64) - v), initial=0.0)))
+                u = np.asarray(u, np.float64)
+                d = np.abs(u - v) / (np.maximum(1.0, np.abs(u)) if scaled else 1.0)
+                worst = max(worst, float(np.max(d, initial=0.0)))
     return worst
 
 
@@ -70,7 +74,8 @@ def compare(want: list[dict[str, Any]], want_modes: list[np.ndarray], got: list[
     """Parity of two policies' parameters and greedy actions on the same observations.
 
     A Gaussian's greedy action is its mean: equal within ``tolerance``. A categorical's is an
-    index: equal, or a *tie*: the two indices' torch logits within ``tolerance`` of each other
+    index: equal, or a *tie*: the two indices' torch logits within ``tolerance`` (times
+    ``max(1, |logit|)``) of each other
     (nodes that the network cannot tell apart score the same up to rounding, and rounding
     decides the argmax). ``greedy_actions_differing`` counts the rest: 0 means parity.
     """
@@ -83,10 +88,11 @@ def compare(want: list[dict[str, Any]], want_modes: list[np.ndarray], got: list[
         if np.array_equal(wm, gm):
             continue
         logits = w["logits"] if isinstance(w["logits"], list) else [w["logits"]]
-        tied = all(abs(float(lg[a]) - float(lg[b])) <= tolerance
+        tied = all(abs(float(lg[a]) - float(lg[b])) <= tolerance * max(1.0, abs(float(lg[a])))
                    for lg, a, b in zip(logits, wm, gm))
         ties += tied
         differing += not tied
     return {"states": len(want), "max_abs_difference": max_difference(want, got),
+            "max_scaled_difference": max_difference(want, got, scaled=True),
             "greedy_actions_differing": int(differing), "greedy_ties": int(ties),
             "tolerance": tolerance}

@@ -1,0 +1,39 @@
+"""The export stage (``deploy/dvc.yaml``): the run's best checkpoint -> ``policy/policy.onnx``
+and ``policy/metadata.json``.
+
+Why the best checkpoint and not the final one: ``best.pt`` (``best/`` with
+``checkpoint.store_separately``) has one name whatever the run's length, so the stage's input is
+known before the run ends; it exists in every run that finished a rollout, also with
+``checkpoint.interval <= 0`` (no periodic or final checkpoints); and it is the policy of the
+run's reported result (``best_mean_reward``). ``rlpipe export --checkpoint`` exports any other.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from rlpipe.checkpoints import best_name
+from rlpipe.errors import InputFileError
+from rlpipe.paths import EXPORT_DIR, EXPORT_MODEL
+
+NAME = "export"
+
+
+def best_checkpoint(cfg) -> Path:
+    """The best checkpoint of the run ``checkpoint`` section ``cfg`` describes."""
+    return Path(cfg.directory) / best_name(cfg.store_separately)
+
+
+def run(sections: dict[str, Any]) -> int:
+    from rlpipe.deploy.onnx_export import export_checkpoint
+
+    source = best_checkpoint(sections["checkpoint"])
+    if not source.exists():
+        raise InputFileError(f"{source}: not found; the train stage writes it (dvc repro first)")
+    result = export_checkpoint(source, EXPORT_DIR / EXPORT_MODEL)
+    p = result.parity
+    print(f"{NAME}: {source} -> {result.model} ({result.size_bytes / 1024:.0f} KiB, traced in "
+          f"{result.seconds:.2f} s) and {result.metadata}; parity on {p['states']} states: max "
+          f"difference {p['max_abs_difference']:.2g}, greedy actions differing: "
+          f"{p['greedy_actions_differing']} (ties {p['greedy_ties']})")
+    return 0
