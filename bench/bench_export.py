@@ -9,8 +9,9 @@ thread, from the observation as gymnasium returns it to the action:
   forced at every size (what the export traces); torch, default path: the agent as training
   runs it (CSR kernels above 32 nodes). Flat policies: collate + actor + argmax.
 
-Each path runs over the same observations (a warm-up pass, then interleaved repetitions;
-median of the repetitions' mean latency). Also: the export's time (trace + serialize, median)
+Each path runs over the same observations (a warm-up decision, then interleaved repetitions;
+median of the repetitions' mean latency), timed as this process's CPU time (the machine is
+shared; CPU time is what other jobs disturb least) and as wall time. Also: the export's time (trace + serialize, median)
 and the file's size.
 
     python bench/run.py --only export [--quick]
@@ -29,23 +30,22 @@ CASES = (("rlpipe/GraphDeploy-v0", {"num_nodes": 20}, "GraphDeploy, 20 nodes"),
          ("CartPole-v1", {}, "CartPole-v1"))
 
 
-def _per_decision(fn, observations, reps: int) -> list[float]:
+def _per_decision(fn, observations) -> tuple[float, float]:
+    """(CPU, wall) seconds per decision over ``observations``."""
     fn(observations[0])
-    out = []
-    for _ in range(reps):
-        t = time.perf_counter()
-        for o in observations:
-            fn(o)
-        out.append((time.perf_counter() - t) / len(observations))
-    return out
+    cpu, wall = time.process_time(), time.perf_counter()
+    for o in observations:
+        fn(o)
+    return ((time.process_time() - cpu) / len(observations),
+            (time.perf_counter() - wall) / len(observations))
 
 
 def measure(env_id: str, kwargs: dict, decisions: int, reps: int) -> dict:
     import gymnasium as gym
     import onnxruntime as ort
     import torch
+    from bench_common import params_from_dict, project_params_dict
 
-    from bench_common import project_params_dict, params_from_dict
     from rlpipe.agents.policy import build_agent
     from rlpipe.deploy.onnx_export import to_onnx
     from rlpipe.deploy.parity import collect_observations
@@ -90,17 +90,21 @@ def measure(env_id: str, kwargs: dict, decisions: int, reps: int) -> dict:
     if agent.kind == "graph":
         paths["torch default"] = torch_act(False)
     times = {name: [] for name in paths}
+    walls = {name: [] for name in paths}
     for rep in range(reps):   # interleaved: the machine's load hits every path alike
         for name, fn in (paths.items() if rep % 2 == 0 else reversed(paths.items())):
             if name == "torch default":
                 agent.dense_max_nodes = default_max
             elif name == "torch dense":
                 agent.dense_max_nodes = 1 << 20
-            times[name] += _per_decision(fn, observations, 1)
+            cpu, wall = _per_decision(fn, observations)
+            times[name].append(cpu)
+            walls[name].append(wall)
     env.close()
     nodes = observations[0].nodes.shape[0] if agent.kind == "graph" else None
     edges = float(np.mean([len(o.edge_links) for o in observations])) if nodes else None
-    return {"latency_us": {k: median(v) * 1e6 for k, v in times.items()}, "export_s": median(exports),
+    return {"latency_us": {k: median(v) * 1e6 for k, v in times.items()},
+            "wall_us": {k: median(v) * 1e6 for k, v in walls.items()}, "export_s": median(exports),
             "size_kib": len(model) / 1024, "nodes": nodes, "edges": edges}
 
 
@@ -117,28 +121,30 @@ def run(res: Result, quick: bool) -> None:
         row = measure(env_id, kwargs, n, reps)
         row["label"], row["decisions"] = label, n
         lat = row["latency_us"]
-        say(f"  [export] {label}: " + ", ".join(f"{k} {v:.0f} us" for k, v in lat.items())
+        say(f"  [export] {label}: " + ", ".join(f"{k} {v:.0f} us CPU" for k, v in lat.items())
             + f"; export {row['export_s']:.2f} s, {row['size_kib']:.0f} KiB")
         rows.append(row)
         ratio = lat["torch dense"] / lat["onnxruntime"]
-        res.checks.append(Check(f"{label}: torch dense / onnxruntime latency", ratio, ">= 1.0x",
+        res.checks.append(Check(f"{label}: torch dense / onnxruntime CPU per decision", ratio, ">= 1.0x",
                                 ratio >= 1.0, "{:.2f}x"))
     res.body += [
-        "Default agent widths (GAT 2 layers x 4 heads x 32; MLP 64-64), random weights; one "
-        "decision = observation as gymnasium returns it -> greedy action, batch 1, one thread "
-        "(`torch.set_num_threads(1)`, onnxruntime `intra_op_num_threads=1`); "
-        f"{reps} interleaved repetitions over the same observations, median of each repetition's "
-        f"mean (load average at the start {os.getloadavg()[0]:.2f}).",
+        ("Default agent widths (GAT 2 layers x 4 heads x 32; MLP 64-64), random weights; one "
+         "decision = observation as gymnasium returns it -> greedy action, batch 1, one thread "
+         "(`torch.set_num_threads(1)`, onnxruntime `intra_op_num_threads=1`); "
+         f"{reps} interleaved repetitions over the same observations, median of each repetition's "
+         f"mean (load average at the start {os.getloadavg()[0]:.2f})."),
         "",
-        "| case | decisions | onnxruntime (us) | torch dense (us) | torch default path (us) | "
-        "torch dense / onnxruntime | export time (s) | file size (KiB) |",
+        ("| case | decisions | onnxruntime CPU (wall) us | torch dense CPU (wall) us | torch default "
+         "path CPU (wall) us | torch dense / onnxruntime (CPU) | export time (s) | file size (KiB) |"),
         "|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lat = r["latency_us"]
-        default = f"{lat['torch default']:.0f}" if "torch default" in lat else "(same)"
+
+        def cell(k: str, r=r) -> str:
+            return f"{r['latency_us'][k]:.0f} ({r['wall_us'][k]:.0f})" if k in r["latency_us"] else "(same as dense)"
         shape = f" ({r['edges']:.0f} edges)" if r["edges"] else ""
-        res.body.append(f"| {r['label']}{shape} | {r['decisions']} | {lat['onnxruntime']:.0f} | "
-                        f"{lat['torch dense']:.0f} | {default} | "
+        res.body.append(f"| {r['label']}{shape} | {r['decisions']} | {cell('onnxruntime')} | "
+                        f"{cell('torch dense')} | {cell('torch default')} | "
                         f"{lat['torch dense'] / lat['onnxruntime']:.2f}x | {r['export_s']:.2f} | "
                         f"{r['size_kib']:.0f} |")

@@ -24,9 +24,11 @@ from collections.abc import Iterator
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from rlpipe.agents.dense_gat import DenseAdjacency, self_loop_attr
+from rlpipe.agents.gat_common import edge_vector
 from rlpipe.agents.graph import DenseGraphs
 from rlpipe.agents.normalize import ObservationNormalizer
 from rlpipe.agents.spaces import BOX
@@ -135,17 +137,39 @@ def _head_projection(conv) -> torch.Tensor:
     return wv.permute(1, 0, 2).reshape(c, -1) / h
 
 
+def _attention(conv, a_src: torch.Tensor, a_dst: torch.Tensor, graph: DenseAdjacency) -> torch.Tensor:
+    """:func:`rlpipe.agents.dense_gat._attention` (GATConv's attention, ``[B, N(source), H,
+    N(target)]``) with the softmax over sources written out: max, exp, sum along axis 1.
+    onnxruntime's ``Softmax`` on an inner axis transposes the whole grid twice (two thirds of a
+    320-node decision); the reductions run in place. Equal to float32 rounding (the parity
+    check). Inference only: no dropout."""
+    h = a_src.shape[-1]
+    logits = graph.logit_mask.expand(-1, -1, h, -1)                     # [B, N, H, N]
+    v = None if graph.edge_attr is None else edge_vector(conv, graph.edge_attr.shape[-1])
+    if v is not None:
+        e = graph.with_loops(conv.fill_value)                           # [B, N, N, D]
+        if v.shape[1] == 1:   # a broadcast product (onnxruntime's Einsum is slow here)
+            logits = logits + e[..., 0].unsqueeze(2) * v.view(1, 1, h, 1)
+        else:
+            logits = logits + (e @ v.t()).transpose(2, 3)              # [B, N, H, N]
+    logits = logits + a_src.unsqueeze(-1) + a_dst.transpose(1, 2).unsqueeze(1)
+    logits = F.leaky_relu(logits, conv.negative_slope)
+    z = (logits - logits.amax(dim=1, keepdim=True)).exp()
+    return z / z.sum(dim=1, keepdim=True)
+
+
 @contextlib.contextmanager
 def traceable_kernels() -> Iterator[None]:
-    """While tracing: the dense kernels build their weight matrices from ops ONNX has."""
+    """While tracing: the dense kernels build their weight matrices from ops ONNX has, and
+    their attention softmax in the form onnxruntime runs fast (:func:`_attention`)."""
     from rlpipe.agents import dense_gat
 
-    original = dense_gat.head_projection
-    dense_gat.head_projection = _head_projection
+    originals = dense_gat.head_projection, dense_gat._attention
+    dense_gat.head_projection, dense_gat._attention = _head_projection, _attention
     try:
         yield
     finally:
-        dense_gat.head_projection = original
+        dense_gat.head_projection, dense_gat._attention = originals
 
 
 def dense_ready(actor: nn.Module) -> str | None:
