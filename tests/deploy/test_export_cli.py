@@ -144,3 +144,17 @@ def test_export_without_the_onnx_package_fails_in_one_line(reference, tmp_path, 
     assert main(["export", "--checkpoint", str(reference / "checkpoints" / "best.pt"), "--output", str(out)]) == 2
     assert "pip install -e '.[export]'" in _error_line(capsys)
     assert not out.exists()
+
+
+def test_the_readme_example_runs_on_onnxruntime_alone(exported):
+    import re
+
+    blocks = re.findall(r"```python\n(.*?)```", (REPO / "README.md").read_text(), flags=re.DOTALL)
+    example = next(b for b in blocks if "load_policy(" in b)
+    assert len(example.strip().splitlines()) <= 13, example
+    code = example.replace('"policy/policy.onnx"', repr(str(exported)))
+    code += "import sys\nassert 'torch' not in sys.modules\n"
+    proc = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True,
+                          timeout=120, env={"PYTHONPATH": str(REPO / "src"), "PATH": "/usr/bin:/bin"})
+    assert proc.returncode == 0, proc.stderr
+    assert "Acceptance Rate" in proc.stdout, proc.stdout
