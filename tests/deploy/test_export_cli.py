@@ -152,7 +152,8 @@ def test_the_readme_example_runs_on_onnxruntime_alone(exported):
     blocks = re.findall(r"```python\n(.*?)```", (REPO / "README.md").read_text(), flags=re.DOTALL)
     example = next(b for b in blocks if "load_policy(" in b)
     assert len(example.strip().splitlines()) <= 13, example
-    code = example.replace('"policy/policy.onnx"', repr(str(exported)))
+    assert '"deploy/policy/policy.onnx"' in example
+    code = example.replace('"deploy/policy/policy.onnx"', repr(str(exported)))
     code += "import sys\nassert 'torch' not in sys.modules\n"
     proc = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True,
                           timeout=120, env={"PYTHONPATH": str(REPO / "src"), "PATH": "/usr/bin:/bin"})

@@ -1,5 +1,5 @@
-"""The export stage (``deploy/dvc.yaml``): the run's best checkpoint -> ``policy/policy.onnx``
-and ``policy/metadata.json``.
+"""The export stage (``deploy/dvc.yaml``, a DVC project of its own): the run's best checkpoint
+-> ``deploy/policy/policy.onnx`` and ``deploy/policy/metadata.json``.
 
 Why the best checkpoint and not the final one: ``best.pt`` (``best/`` with
 ``checkpoint.store_separately``) has one name whatever the run's length, so the stage's input is
@@ -14,23 +14,26 @@ from typing import Any
 
 from rlpipe.checkpoints import best_name
 from rlpipe.errors import InputFileError
-from rlpipe.paths import EXPORT_DIR, EXPORT_MODEL
+from rlpipe.paths import EXPORT_MODEL
 
 NAME = "export"
 
 
-def best_checkpoint(cfg) -> Path:
-    """The best checkpoint of the run ``checkpoint`` section ``cfg`` describes."""
-    return Path(cfg.directory) / best_name(cfg.store_separately)
+def best_checkpoint(cfg, root: str | Path = ".") -> Path:
+    """The best checkpoint of the run ``checkpoint`` section ``cfg`` describes, the run's
+    folders being relative to ``root``."""
+    return Path(root) / cfg.directory / best_name(cfg.store_separately)
 
 
-def run(sections: dict[str, Any]) -> int:
+def run(sections: dict[str, Any], root: str = ".", out: str = "policy") -> int:
+    """Export ``<root>/<checkpoint.directory>/best.pt`` to ``<out>/policy.onnx``."""
     from rlpipe.deploy.onnx_export import export_checkpoint
 
-    source = best_checkpoint(sections["checkpoint"])
+    source = best_checkpoint(sections["checkpoint"], root)
     if not source.exists():
-        raise InputFileError(f"{source}: not found; the train stage writes it (dvc repro first)")
-    result = export_checkpoint(source, EXPORT_DIR / EXPORT_MODEL)
+        raise InputFileError(f"{source}: not found; the train stage writes it (run `dvc repro` "
+                             "at the repository root first)")
+    result = export_checkpoint(source, Path(out) / EXPORT_MODEL)
     p = result.parity
     print(f"{NAME}: {source} -> {result.model} ({result.size_bytes / 1024:.0f} KiB, traced in "
           f"{result.seconds:.2f} s) and {result.metadata}; parity on {p['states']} states: max "
