@@ -29,6 +29,8 @@ CASES = {  # id: (env id, env kwargs, normalization)
     "cartpole": ("CartPole-v1", {}, False),
     "pendulum-normalized": ("Pendulum-v1", {}, True),
 }
+# MultiDiscrete actions over a Dict observation (flattened as in training): per-component logits
+EXTRA = {"dials-multidiscrete": ("Dials-v0", {}, True)}
 
 
 def exported(agent, env) -> Policy:
@@ -56,12 +58,14 @@ def agent_for(env, normalize: bool, observations):
     return agent.to("cpu")
 
 
-@pytest.mark.parametrize("case", list(CASES))
+@pytest.mark.parametrize("case", [*CASES, *EXTRA])
 def test_onnxruntime_matches_torch_on_1000_states(case):
-    env_id, kwargs, normalize = CASES[case]
+    import tests.train.spaces_envs  # noqa: F401 - registers Dials-v0
+
+    env_id, kwargs, normalize = {**CASES, **EXTRA}[case]
     register()
     env = gym.make(env_id, **kwargs)
-    observations = collect_observations(env, STATES, seed=7)
+    observations = collect_observations(env, STATES if case in CASES else 200, seed=7)
     agent = agent_for(env, normalize, observations)
     want, want_modes = torch_policy(agent, observations)
     policy = exported(agent, env)
@@ -69,11 +73,15 @@ def test_onnxruntime_matches_torch_on_1000_states(case):
     for w, g in zip(want, got, strict=True):
         assert w.keys() == g.keys()
         for key in w:
-            assert np.shape(w[key]) == np.shape(g[key])
-            np.testing.assert_allclose(g[key], w[key], rtol=0, atol=TOLERANCE)
+            for u, v in zip(*((x[key] if isinstance(x[key], list) else [x[key]]) for x in (w, g)),
+                            strict=True):
+                assert np.shape(u) == np.shape(v)
+                np.testing.assert_allclose(v, u, rtol=0, atol=TOLERANCE)
     got_modes = [policy.mode(p) for p in got]
     if agent.actions.kind == "box":  # the greedy action is the mean (then clipped to the bounds)
         np.testing.assert_allclose(np.stack(got_modes), np.stack(want_modes), rtol=0, atol=TOLERANCE)
+    elif agent.actions.kind == "multi_discrete":
+        assert np.array_equal(np.stack(got_modes), np.stack(want_modes))
     else:
         differ = [i for i, (a, b) in enumerate(zip(want_modes, got_modes)) if int(a) != int(b)]
         # a tie: two actions whose torch logits agree to float32 rounding (nodes the network
