@@ -19,6 +19,7 @@ import hashlib
 import importlib.util
 import io
 import json
+import math
 import time
 import warnings
 from dataclasses import dataclass
@@ -152,6 +153,11 @@ def check_parity(agent, model: bytes, spaces: tuple, observations: list[Any]) ->
     return compare(want, want_modes, got, [exported.mode(p) for p in got], PARITY_TOLERANCE)
 
 
+def _finite(value: Any) -> float | None:
+    """A float for metadata.json (strict JSON: no inf/nan), or None."""
+    return float(value) if isinstance(value, (int, float)) and math.isfinite(value) else None
+
+
 def _digest(stored: dict[str, Any]) -> str:
     try:
         return params_digest(Params.from_dict(stored))
@@ -173,7 +179,7 @@ def metadata(agent, spaces: tuple, state: dict[str, Any], model: bytes, output: 
         "params_digest": _digest(stored), "fingerprint": state.get("fingerprint"),
         "checkpoint": {"path": source, "episode": state.get("episode"),
                        "global_step": state.get("global_step"),
-                       "best_mean_reward": state.get("stats", {}).get("best_mean_reward")},
+                       "best_mean_reward": _finite(state.get("stats", {}).get("best_mean_reward"))},
         "env": {"id": env.get("id"), "kwargs": env.get("kwargs", {}),
                 "action_masking": bool(env.get("action_masking", False))},
         "observation_space": space_to_json(spaces[0]), "action_space": space_to_json(spaces[1]),
@@ -233,5 +239,5 @@ def export_checkpoint(checkpoint: str | Path, output: str | Path, fmt: str = "on
     output.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(output, model)
     meta_path = output.parent / EXPORT_METADATA
-    atomic_write_text(meta_path, json.dumps(meta, indent=2) + "\n")
+    atomic_write_text(meta_path, json.dumps(meta, indent=2, allow_nan=False) + "\n")
     return ExportResult(output, meta_path, len(model), seconds, parity)

@@ -65,6 +65,8 @@ def max_difference(a: list[dict[str, Any]], b: list[dict[str, Any]], scaled: boo
             for u, v in zip(xs, ys, strict=True):
                 u = np.asarray(u, np.float64)
                 d = np.abs(u - v) / (np.maximum(1.0, np.abs(u)) if scaled else 1.0)
+                if np.isnan(d).any():   # NaN on either side never passes
+                    return float("inf")
                 worst = max(worst, float(np.max(d, initial=0.0)))
     return worst
 
