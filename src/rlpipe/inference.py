@@ -129,8 +129,10 @@ class Policy:
                              f"policy takes [N >= 1, {self._obs.dim}]")
         links = np.asarray(obs.edge_links, dtype=np.int64).reshape(-1, 2)
         e = links.shape[0]
-        edges = (np.zeros((e, 1), np.float32) if obs.edges is None
-                 else np.asarray(obs.edges, dtype=np.float32).reshape(e, -1))
+        if obs.edges is None or e == 0:
+            edges = np.zeros((e, 1 if obs.edges is None else self._obs.edge_dim), np.float32)
+        else:
+            edges = np.asarray(obs.edges, dtype=np.float32).reshape(e, -1)
         if edges.shape[1] != self._obs.edge_dim:
             raise ValueError(f"graph observation with {edges.shape[1]} edge features: the policy "
                              f"takes {self._obs.edge_dim}")

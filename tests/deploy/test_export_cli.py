@@ -3,6 +3,7 @@ metadata, loading them with rlpipe.inference, and one clear line for every bad i
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -147,8 +148,6 @@ def test_export_without_the_onnx_package_fails_in_one_line(reference, tmp_path, 
 
 
 def test_the_readme_example_runs_on_onnxruntime_alone(exported):
-    import re
-
     blocks = re.findall(r"```python\n(.*?)```", (REPO / "README.md").read_text(), flags=re.DOTALL)
     example = next(b for b in blocks if "load_policy(" in b)
     assert len(example.strip().splitlines()) <= 13, example
@@ -159,3 +158,22 @@ def test_the_readme_example_runs_on_onnxruntime_alone(exported):
                           timeout=120, env={"PYTHONPATH": str(REPO / "src"), "PATH": "/usr/bin:/bin"})
     assert proc.returncode == 0, proc.stderr
     assert "Acceptance Rate" in proc.stdout, proc.stdout
+
+
+def test_graph_inputs_edge_cases_and_refusals(exported):
+    from gymnasium.spaces import GraphInstance
+
+    policy = load_policy(exported)
+    f = policy.observation_space.node_space.shape[0]
+    no_edges = GraphInstance(np.ones((3, f), np.float32), np.zeros((0, 1), np.float32),
+                             np.zeros((0, 2), np.int64))
+    logits = policy.distribution(no_edges)["logits"]
+    assert logits.shape == (3,) and np.all(logits == logits[0])  # nothing tells the nodes apart
+    self_loop = GraphInstance(np.ones((1, f), np.float32), np.ones((1, 1), np.float32), np.array([[0, 0]]))
+    assert policy.act(self_loop) == 0
+    bad = {"repeated edge": (np.ones((3, f)), np.array([[0, 1], [0, 1]])),
+           "outside its 3 nodes": (np.ones((3, f)), np.array([[0, 1], [1, 5]])),
+           f"[N >= 1, {f}]": (np.ones((3, f + 1)), np.array([[0, 1], [1, 2]]))}
+    for message, (nodes, links) in bad.items():
+        with pytest.raises(ValueError, match=re.escape(message)):
+            policy.act(GraphInstance(nodes.astype(np.float32), np.ones((2, 1), np.float32), links))
