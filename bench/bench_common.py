@@ -249,7 +249,7 @@ _SECTION_RE = re.compile(r"<!-- bench:(?P<name>[\w-]+):start -->\n(?P<body>.*?)<
 _CHECKS_RE = re.compile(r"<!-- bench-checks (?P<json>.*?) -->")
 ORDER = ("summary", "logging", "throughput", "dense", "scaling", "train_stage", "summarize",
          "visualize", "dvc", "resume", "learning", "sweep", "service_chain", "ablation_graph_deploy",
-         "sb3")
+         "sb3", "export")
 
 
 def render_section(res: Result) -> str:

@@ -43,6 +43,7 @@ BENCHMARKS = {
     "service_chain": ("bench_service_chain", "run"),
     "ablation_graph_deploy": ("bench_service_chain", "run_graph_deploy"),
     "sb3": ("bench_sb3", "run"),
+    "export": ("bench_export", "run"),
 }
 TITLES = {
     "summarize": "summarize: stage vs bare pyarrow, start-up",

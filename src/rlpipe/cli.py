@@ -1,8 +1,9 @@
-"""``rlpipe`` command line: evaluate or inspect checkpoints outside the DVC pipeline.
+"""``rlpipe`` command line: evaluate, inspect or export checkpoints outside the DVC pipeline.
 
     rlpipe evaluate --checkpoint checkpoints/best.pt --episodes 50 --env-kwarg num_nodes=40
     rlpipe evaluate --checkpoint checkpoints/best.pt --policy random
     rlpipe inspect checkpoints/ckpt_ep000400.pt
+    rlpipe export --checkpoint checkpoints/best.pt --output policy/policy.onnx
 """
 from __future__ import annotations
 
@@ -43,6 +44,12 @@ def main(argv: list[str] | None = None) -> int:
                          "num_nodes=40 for a zero-shot test on larger graphs; repeatable")
     ins = sub.add_parser("inspect", help="print a checkpoint's counters, fingerprint and params")
     ins.add_argument("checkpoint")
+    ex = sub.add_parser("export", help="export a checkpoint's policy to ONNX (needs the export "
+                                       "extra: pip install -e '.[export]')")
+    ex.add_argument("--checkpoint", required=True, help="checkpoint file or folder")
+    ex.add_argument("--output", required=True, metavar="FILE",
+                    help="the .onnx file; metadata.json is written beside it")
+    ex.add_argument("--format", default="onnx", help="export format (only onnx; default: %(default)s)")
     args = parser.parse_args(argv)
 
     def run() -> int:
@@ -51,6 +58,13 @@ def main(argv: list[str] | None = None) -> int:
 
             overrides = _env_overrides(args.env_kwarg)
             result = evaluate_checkpoint(args.checkpoint, args.episodes, args.seed, args.policy, overrides)
+        elif args.command == "export":
+            from rlpipe.deploy.onnx_export import export_checkpoint
+
+            done = export_checkpoint(args.checkpoint, args.output, args.format)
+            result = {"model": str(done.model), "metadata": str(done.metadata),
+                      "size_bytes": done.size_bytes, "export_seconds": round(done.seconds, 3),
+                      "parity": done.parity}
         else:
             from rlpipe.checkpoints import load_checkpoint
 

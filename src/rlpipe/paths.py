@@ -49,3 +49,8 @@ SWEEP_TRIALS_TABLE = Path("results/trials.csv")
 SWEEP_METRICS = Path("metrics.json")
 SWEEP_FIGURES_DIR = Path("figures")
 SWEEP_LEARNING_CURVES = "learning_curves.png"     # inside SWEEP_FIGURES_DIR
+
+# export (`rlpipe export`; stage `export` of deploy/dvc.yaml, a DVC project of its own, writes
+# deploy/policy/): the file names; the folder is the stage's --out or the --output given
+EXPORT_MODEL = "policy.onnx"
+EXPORT_METADATA = "metadata.json"  # beside the model: one exported policy per folder
