@@ -9,7 +9,8 @@ from rlpipe.config import _check, _field, in_range, positive
 @dataclass(frozen=True)
 class GraphDeployConfig:
     """``env.kwargs`` of the service-deployment environment (keyword arguments of
-    :class:`~rlpipe.envs.graph_deploy.GraphDeployEnv`)."""
+    :class:`~rlpipe.envs.graph_deploy.env.GraphDeployEnv`). The one source of their defaults
+    and bounds: the environment builds this class from its keyword arguments."""
 
     #: nodes per graph, edge and cloud together.
     num_nodes: int = _field(20, in_range(3, 2000))
