@@ -16,12 +16,12 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from rlpipe.config import build
 from rlpipe.envs.contract import ProbeState
 from rlpipe.envs.graph_algorithms import shortest_rows
 from rlpipe.envs.graph_deploy import oracle
 from rlpipe.envs.graph_deploy.config import GraphDeployConfig
 from rlpipe.envs.graph_deploy.topology import draw_network, link_radius
+from rlpipe.envs.settings import build
 
 __all__ = ["GraphDeployEnv", "NODE_FEATURES", "NUM_NODE_FEATURES", "NODE_KIND_NAMES"]
 

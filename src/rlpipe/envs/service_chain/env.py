@@ -23,11 +23,11 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from rlpipe.config import build
 from rlpipe.envs.contract import REFERENCE_NEXT, ProbeState
 from rlpipe.envs.service_chain import reference
 from rlpipe.envs.service_chain.config import HARDWARE_KINDS, ServiceChainConfig
 from rlpipe.envs.service_chain.topology import all_pairs_latency, knn_topology, undirected_links
+from rlpipe.envs.settings import build
 
 #: Node feature columns of the observation, in order (``F = 8``).
 NODE_FEATURES = (
