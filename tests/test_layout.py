@@ -71,6 +71,21 @@ def test_source_modules_stay_small():
     assert not big, big
 
 
+def test_bench_holds_benchmarks_only_and_imports_no_tests():
+    """bench/: the harness (run.py, bench_common.py), bench_*.py and their params files; what is
+    run by hand but measures nothing lives in scripts/; shared helpers in devkit/."""
+    bench = REPO / "bench"
+    for path in bench.iterdir():
+        if path.name == "__pycache__":
+            continue
+        assert re.fullmatch(r"run\.py|bench_\w+\.py|params_\w+\.yaml", path.name), \
+            f"bench/{path.name} is not a benchmark (scripts/ holds the rest)"
+    for folder in ("bench", "scripts", "devkit"):
+        for path in sorted((REPO / folder).rglob("*.py")):
+            bad = [m for m in _imports(path) if m == "tests" or m.startswith("tests.")]
+            assert not bad, f"{path.relative_to(REPO)} imports {bad}"
+
+
 def test_figure_docs_are_generated_from_the_registry():
     text = (REPO / "docs" / "FIGURES.md").read_text()
     assert docs_table() in text
