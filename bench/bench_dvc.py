@@ -21,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench_common import (PYTHON, ROOT, Result, deep_update, fmt_runs, load_yaml, median, say,
+from bench_common import (ROOT, Result, deep_update, fmt_runs, load_yaml, median, say,
                           timed_run, tool, write_yaml)
 
 NAME = "dvc"
