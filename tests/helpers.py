@@ -145,7 +145,7 @@ def log_text(root: Path) -> str:
 
 
 # --------------------------------------------------------------------------- CSV fixtures
-# The CSV contract spelled out independently of rlpipe.contracts, so a change there shows up.
+# The CSV contract spelled out independently of rlpipe.statistics, so a change there shows up.
 EPISODES = ["Episode", "Immediate Reward", "Cumulative Reward", "Actor Loss", "Critic Loss",
             "Policy Entropy", "Episode Length", "Mean Episode Reward", "Deployment Accuracy"]
 UPDATES = ["Update", "Global Step", "Episode", "Actor Loss", "Critic Loss", "Policy Entropy",
