@@ -16,7 +16,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from rlpipe.envs.contract import ProbeState
+from rlpipe.envs.contract import ProbeState, reference_walk
 from rlpipe.envs.graph_algorithms import shortest_rows
 from rlpipe.envs.graph_deploy import oracle
 from rlpipe.envs.graph_deploy.config import GraphDeployConfig
@@ -370,16 +370,7 @@ class GraphDeployEnv(gym.Env):
         (cpu), "is_source": float32 [N]}``; all arrays are copies."""
         env = GraphDeployEnv(**asdict(self.config))
         env.record_trace = False
-        probes = []
-        for i in range(n):
-            obs, info = env.reset(seed=int(seed) + i)
-            state = env._probe(obs, info)
-            for _ in range(warmup_steps):
-                obs, _, terminated, _, info = env.step(int(np.argmax(info["oracle_best"])))
-                if terminated:  # keep the last state that still has a request to decide
-                    break
-                state = env._probe(obs, info)
-            probes.append(state)
+        probes = reference_walk(env, n, seed, warmup_steps, env._probe)
         env.close()
         return probes
 
