@@ -25,7 +25,7 @@ for _p in (str(ROOT / "src"), str(BENCH), str(ROOT)):
     if _p not in sys.path:
         sys.path.insert(0, _p)
 
-from tests.helpers import deep_update  # noqa: E402  (one merge rule for tests and benchmarks)
+from devkit.runs import deep_update  # noqa: E402  (one merge rule for tests and benchmarks)
 
 PYTHON = sys.executable
 BENCHMARKS_MD = ROOT / "BENCHMARKS.md"

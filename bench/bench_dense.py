@@ -70,7 +70,7 @@ def equivalence() -> dict[str, float]:
 
     torch.manual_seed(0)
     env, _ = _graphs(20, 0)
-    obs = [_graphs(n, 1, seed=n)[1][0] for n in (7, 20, 13, 31, 20, 2)]
+    obs = [_graphs(n, 1, seed=n)[1][0] for n in (7, 20, 13, 31, 20, 3)]
     agent = build_agent(env.observation_space, env.action_space, AgentConfig())
     agent.actor.eval()
     out = {}

@@ -3,7 +3,7 @@
 Two temporary git + DVC repositories:
 
 - rlpipe: this project's dvc.yaml, stages/, src/, .gitignore/.dvcignore and .dvc/config, with the
-  project's params.yaml plus the tests' tiny params on top (``tests.helpers.TINY_PARAMS``, as
+  project's params.yaml plus the tests' tiny params on top (``devkit.runs.TINY_PARAMS``, as
   the ``dvc_repo`` fixture does); one real ``dvc repro`` (train, summarize, visualize), committed;
 - trivial: three ``echo`` stages chained by file deps (in.txt -> a.txt -> b.txt -> c.txt),
   reproduced once, committed.
@@ -21,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench_common import (PYTHON, ROOT, Result, deep_update, fmt_runs, load_yaml, median, say,
+from bench_common import (ROOT, Result, deep_update, fmt_runs, load_yaml, median, say,
                           timed_run, tool, write_yaml)
 
 NAME = "dvc"
@@ -45,10 +45,8 @@ TRIVIAL_DVC_YAML = """stages:
 
 
 def tiny_params() -> dict:
-    try:
-        from tests.helpers import TINY_PARAMS
-    except ImportError:  # pragma: no cover - the tests' helpers moved
-        TINY_PARAMS = {"train": {"episodes": 16, "num_envs": 4}}
+    from devkit.runs import TINY_PARAMS
+
     return deep_update(load_yaml(ROOT / "params.yaml"), TINY_PARAMS)
 
 
@@ -145,7 +143,7 @@ def run(res: Result, quick: bool) -> None:
 
     version = subprocess.run([tool("dvc"), "--version"], capture_output=True, text=True).stdout.strip()
     res.body += [
-        f"DVC {version}. rlpipe repo: this project's pipeline with tiny params (tests' `TINY_PARAMS`), "
+        f"DVC {version}. rlpipe repo: this project's pipeline with tiny params (the tests' `TINY_PARAMS`, `devkit/runs.py`), "
         f"after one real `dvc repro` ({first:.0f} s) and a commit; {n_files} workspace files "
         "(src/ and stages/ are deps, training_output/, checkpoints/, data/summary/, plots/ are "
         "outs). Trivial repo: three `echo` stages chained by file deps. One untimed warm-up no-op "

@@ -51,7 +51,7 @@ def run_visualize(res: Result, quick: bool) -> None:
     import bench_visualize as bv
 
     if quick:  # tiny synthetic inputs, one stage run
-        from tests import synthetic  # bench_common put the repository root on sys.path
+        from devkit import synthetic  # bench_common put the repository root on sys.path
 
         with tempfile.TemporaryDirectory() as tmp:
             root = Path(tmp)

@@ -27,13 +27,13 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 STAGE = REPO / "stages" / "visualize.py"
-for _p in (str(REPO / "src"), str(REPO)):  # this checkout's library, and tests/synthetic.py
+for _p in (str(REPO / "src"), str(REPO)):  # this checkout's library, and devkit/synthetic.py
     if _p not in sys.path:
         sys.path.insert(0, _p)
 
 
 def make_inputs(root: Path) -> np.ndarray:
-    from tests import synthetic
+    from devkit import synthetic
 
     synthetic.write_summary(root, episodes=10_000, steps_per_episode=10, updates_every=4,
                             num_actions=20)

@@ -57,3 +57,29 @@ def reference(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("reference")
     assert train(tiny(), root, console=False) == 0
     return root
+
+
+# --- running on two cores (pytest-xdist, `-n 2` in pyproject.toml) ----------------------------
+# Tests that share a session fixture run on one worker, so the fixture is built once; tests that
+# start Ray (an embedded instance or a two-node cluster on 127.0.0.2/3) run one after another on
+# one worker, so two Ray instances never share the machine's 2 CPUs or the loopback addresses.
+_GROUP_BY_FIXTURE = {"dvc_trained_repo": "dvc_trained_repo", "reference": "reference"}
+_RAY_MODULES = ("tests/sweep/test_sweep_stage.py", "tests/sweep/test_sweep_cluster.py",
+                "tests/dvc/test_dvc_sweep.py")
+
+
+def _xdist_group(item) -> str | None:
+    path = Path(str(item.fspath)).resolve().relative_to(Path(__file__).resolve().parents[1])
+    if path.as_posix() in _RAY_MODULES or item.get_closest_marker("ray_cluster"):
+        return "ray"
+    for fixture, group in _GROUP_BY_FIXTURE.items():
+        if fixture in getattr(item, "fixturenames", ()):
+            return group
+    return None
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        group = _xdist_group(item)
+        if group is not None:
+            item.add_marker(pytest.mark.xdist_group(group))

@@ -68,9 +68,70 @@ def test_no_module_outside_envs_names_the_built_in_environment():
 def test_source_modules_stay_small():
     big = {p.relative_to(REPO).as_posix(): n for p in SRC.rglob("*.py")
            if (n := len(p.read_text().splitlines())) > 450}
-    # the built-in environment is one module today; everything else stays near 400 lines
-    big.pop("src/rlpipe/envs/graph_deploy.py", None)
     assert not big, big
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(SRC.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _module_imports(path: Path, modules: set[str]) -> set[str]:
+    """The package's modules ``path`` imports (``from pkg import sub``: ``pkg.sub``, and ``pkg``
+    only for names that are not modules)."""
+    out = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            out.update(a.name for a in node.names if a.name in modules)
+        elif isinstance(node, ast.ImportFrom) and node.module in modules:
+            subs = {f"{node.module}.{a.name}" for a in node.names}
+            out |= subs & modules
+            if subs - modules:
+                out.add(node.module)
+    return out
+
+
+def import_circle(src: Path) -> list[str] | None:
+    """One circle of imports among the modules under ``src`` (function-level imports count)."""
+    files = {_module_name(p): p for p in src.rglob("*.py")}
+    graph = {name: sorted(_module_imports(p, set(files)) - {name}) for name, p in files.items()}
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+
+    def visit(name: str, path: list[str]) -> list[str] | None:
+        state[name] = 1
+        for m in graph[name]:
+            if state.get(m) == 1:
+                here = path + [name]
+                return here[here.index(m):] + [m]
+            if m not in state and (found := visit(m, path + [name])):
+                return found
+        state[name] = 2
+        return None
+
+    for name in sorted(graph):
+        if name not in state and (found := visit(name, [])):
+            return found
+    return None
+
+
+def test_no_import_circles():
+    circle = import_circle(SRC)
+    assert circle is None, "import circle: " + " -> ".join(circle)
+
+
+def test_bench_holds_benchmarks_only_and_imports_no_tests():
+    """bench/: the harness (run.py, bench_common.py), bench_*.py and their params files; what is
+    run by hand but measures nothing lives in scripts/; shared helpers in devkit/."""
+    bench = REPO / "bench"
+    for path in bench.iterdir():
+        if path.name == "__pycache__":
+            continue
+        assert re.fullmatch(r"run\.py|bench_\w+\.py|params_\w+\.yaml", path.name), \
+            f"bench/{path.name} is not a benchmark (scripts/ holds the rest)"
+    for folder in ("bench", "scripts", "devkit"):
+        for path in sorted((REPO / folder).rglob("*.py")):
+            bad = [m for m in _imports(path) if m == "tests" or m.startswith("tests.")]
+            assert not bad, f"{path.relative_to(REPO)} imports {bad}"
 
 
 def test_figure_docs_are_generated_from_the_registry():

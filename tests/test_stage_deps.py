@@ -18,7 +18,7 @@ STAGES = {(s.pipeline, s.stage): s for s in stage_deps()}
 
 def test_every_pipeline_stage_is_checked():
     assert {("dvc.yaml", "train"), ("dvc.yaml", "summarize"), ("dvc.yaml", "visualize"),
-            ("sweeps/dvc.yaml", "sweep")} <= set(STAGES)
+            ("sweeps/dvc.yaml", "sweep"), ("deploy/dvc.yaml", "export")} <= set(STAGES)
 
 
 @pytest.mark.parametrize("key", sorted(STAGES), ids=lambda k: f"{k[0]}:{k[1]}")

@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 #: where importable code lives: the library under src/, a user's env module at the root
 SOURCE_ROOTS = ("src", ".")
 #: the pipelines whose stages are checked (paths in a dvc.yaml are relative to its folder)
-PIPELINES = ("dvc.yaml", "sweeps/dvc.yaml")
+PIPELINES = ("dvc.yaml", "sweeps/dvc.yaml", "deploy/dvc.yaml")
 _MODULE_STRING = re.compile(r"rlpipe(\.\w+)+(:\w*)?")  # "module:name", or its "module:" prefix
 
 

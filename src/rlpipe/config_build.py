@@ -21,29 +21,33 @@ class ConfigError(ValueError):
 
 
 # --------------------------------------------------------------------------- validation helpers
-def _check(cond: bool, key: str, allowed: str, value: Any) -> None:
+def require(cond: bool, key: str, allowed: str, value: Any) -> None:
+    """Raise :class:`ConfigError` ``"<key>: <allowed>, got <value>"`` unless ``cond``."""
     if not cond:
         raise ConfigError(f"{key}: {allowed}, got {value!r}")
 
 
+_check = require  # the short name the params sections of config.py use
+
+
 def positive(key: str, v: Any) -> None:
-    _check(v > 0, key, "must be > 0", v)
+    require(v > 0, key, "must be > 0", v)
 
 
 def non_negative(key: str, v: Any) -> None:
-    _check(v >= 0, key, "must be >= 0", v)
+    require(v >= 0, key, "must be >= 0", v)
 
 
 def in_range(lo: float, hi: float) -> Callable[[str, Any], None]:
     def check(key: str, v: Any) -> None:
-        _check(lo <= v <= hi, key, f"must be between {lo} and {hi}", v)
+        require(lo <= v <= hi, key, f"must be between {lo} and {hi}", v)
 
     return check
 
 
 def one_of(*choices: str) -> Callable[[str, Any], None]:
     def check(key: str, v: Any) -> None:
-        _check(v in choices, key, f"must be one of {', '.join(map(repr, choices))}", v)
+        require(v in choices, key, f"must be one of {', '.join(map(repr, choices))}", v)
 
     return check
 
@@ -53,9 +57,9 @@ def int_or_auto(lo: int) -> Callable[[str, Any], None]:
 
     def check(key: str, v: Any) -> None:
         if isinstance(v, str):
-            _check(v == AUTO, key, f"must be an integer or '{AUTO}'", v)
+            require(v == AUTO, key, f"must be an integer or '{AUTO}'", v)
         else:
-            _check(v >= lo, key, f"must be an integer >= {lo} or '{AUTO}'", v)
+            require(v >= lo, key, f"must be an integer >= {lo} or '{AUTO}'", v)
 
     return check
 
@@ -68,14 +72,19 @@ def resolve_interval(setting: int | str, total: int, points: int) -> int:
     return max(0, int(setting))
 
 
-def _field(default: Any, check: Callable[[str, Any], None] | None = None,
-           allowed: str | None = None, **kw: Any) -> Any:
+def setting(default: Any, check: Callable[[str, Any], None] | None = None,
+            allowed: str | None = None, **kw: Any) -> Any:
+    """A dataclass field with its default and an optional ``check(key, value)`` (e.g.
+    ``in_range(1, 100)``) that :func:`build` runs; ``allowed`` describes the type in errors."""
     meta: dict[str, Any] = {"check": check} if check else {}
     if allowed:
         meta["allowed"] = allowed  # how to describe the type in errors
     if isinstance(default, (list, dict, tuple)):
         return field(default_factory=lambda d=default: type(d)(d), metadata=meta, **kw)
     return field(default=default, metadata=meta, **kw)
+
+
+_field = setting  # the short name the params sections of config.py use
 
 
 def _type_name(tp: Any) -> str:
@@ -185,7 +194,7 @@ def build(cls: type, data: Mapping[str, Any] | None, section: str) -> Any:
 def relative_path(key: str, value: str) -> None:
     """A path setting must stay inside the repository: relative, no '..'."""
     p = Path(value)
-    _check(
+    require(
         not p.is_absolute() and ".." not in p.parts and value.strip() != "",
         key,
         "must be a relative path inside the repository (no absolute path, no '..')",
@@ -198,10 +207,10 @@ _DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
 
 def device_name(key: str, v: Any) -> None:
     """'auto', 'cpu', 'cuda' or 'cuda:N' (whether that GPU exists is checked when training starts)."""
-    _check(bool(_DEVICE.match(v)), key, "must be 'auto', 'cpu', 'cuda' or 'cuda:N'", v)
+    require(bool(_DEVICE.match(v)), key, "must be 'auto', 'cpu', 'cuda' or 'cuda:N'", v)
 
 
 def bool_or_auto(key: str, v: Any) -> None:
     """true, false, or the string 'auto' (exact spelling)."""
     if isinstance(v, str):
-        _check(v == AUTO, key, f"must be true, false or '{AUTO}'", v)
+        require(v == AUTO, key, f"must be true, false or '{AUTO}'", v)

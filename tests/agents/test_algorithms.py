@@ -15,6 +15,7 @@ from rlpipe.agents.algorithms import A2C, PPO, Rollout, compute_gae
 from rlpipe.agents.graph import GraphBatch
 from rlpipe.agents.policy import build_agent
 from rlpipe.config import AgentConfig, TrainConfig
+from rlpipe.statistics import ALGORITHM_KEYS
 
 
 def test_gae_matches_hand_computation():
@@ -75,8 +76,13 @@ def test_update_improves_objective_on_fixed_batch(algo):
     assert stats["skipped"] == 0
     assert pg1 > pg0 + 0.05          # more probability on positively-advantaged actions
     assert vl1 < vl0                 # value loss falls
-    for k in ("actor_loss", "critic_loss", "entropy", "approx_kl", "actor_grad_norm"):
+    assert tuple(stats) == ALGORITHM_KEYS   # what the statistics table says an update returns
+    for k in ("actor_loss", "critic_loss", "entropy", "actor_grad_norm"):
         assert np.isfinite(stats[k])
+    if algo is PPO:
+        assert np.isfinite(stats["approx_kl"]) and stats["approx_kl"] != 0.0
+    else:  # A2C's one step leaves no updated policy to measure a KL on: none is reported
+        assert stats["approx_kl"] is None and stats["clip_fraction"] == 0.0
 
 
 def test_nonfinite_loss_undoes_the_update():

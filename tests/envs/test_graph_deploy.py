@@ -11,15 +11,13 @@ import pytest
 import rlpipe.envs
 from tests.envs import episodes
 from tests.envs.episodes import same_obs
-from rlpipe.config import EnvConfig
+from rlpipe.config import ConfigError, EnvConfig
 from rlpipe.envs.contract import ProbeState, describe
-from rlpipe.envs.graph_deploy import NODE_FEATURES, GraphDeployEnv
-from rlpipe.envs.graph_deploy_probes import make_probe
-from rlpipe.envs.graph_deploy_config import GraphDeployConfig
+from rlpipe.envs.graph_deploy import NODE_FEATURES, GraphDeployConfig, GraphDeployEnv
+from rlpipe.envs.graph_deploy.topology import link_radius
 from rlpipe.train.environment import env_settings
 
 rlpipe.envs.register()
-from rlpipe.envs.graph_deploy import decode_rng_state, encode_rng_state, link_radius
 
 EXPECTED_FEATURES = (
     "free_cpu_frac", "free_mem_frac", "cpu_utilization", "latency_ratio", "is_source",
@@ -74,7 +72,23 @@ def test_render_mode_refused():
         GraphDeployEnv(render_mode="rgb_array")
 
 
-# --------------------------------------------------------------------------- determinism / rng
+@pytest.mark.parametrize("kwargs, key", [
+    ({"num_nodes": 2}, "env.kwargs.num_nodes: must be between 3 and 2000"),
+    ({"num_nodes": 2001}, "env.kwargs.num_nodes: must be between 3 and 2000"),
+    ({"num_nodes": 5, "num_cloud": 5}, "env.kwargs.num_cloud: must be < env.kwargs.num_nodes"),
+    ({"demand_min": 0.5, "demand_max": 0.2}, "env.kwargs.demand_min"),
+    ({"action_masking": True}, "env.kwargs.action_masking: unknown key"),
+])
+def test_constructor_and_config_share_one_set_of_bounds(kwargs, key):
+    """The constructor builds GraphDeployConfig: its defaults and bounds, its error lines."""
+    with pytest.raises(ConfigError, match=key):
+        GraphDeployEnv(**kwargs)
+    env = GraphDeployEnv(num_nodes=3, num_cloud=2)   # the config's smallest graph
+    assert env.reset(seed=0)[0].nodes.shape == (3, 10)
+    assert GraphDeployEnv().config == GraphDeployConfig()
+
+
+# --------------------------------------------------------------------------- settings / determinism
 def test_same_seed_same_episode_different_seed_different():
     a = run_episode(GraphDeployEnv(), seed=7, policy=None)
     b = run_episode(GraphDeployEnv(), seed=7, policy=None)
@@ -83,49 +97,6 @@ def test_same_seed_same_episode_different_seed_different():
     assert all(same_obs(x, y) for x, y in zip(a[0], b[0]))
     assert a[1] == b[1]
     assert not same_obs(a[0][0], c[0][0])
-
-
-def test_rng_state_is_torch_safe_and_reproduces_next_episode():
-    env = GraphDeployEnv()
-    run_episode(env, seed=3)
-    state = env.get_rng_state()
-
-    def leaves(x):
-        if isinstance(x, dict):
-            for v in x.values():
-                yield from leaves(v)
-        else:
-            yield x
-
-    assert all(isinstance(v, (str, bool)) for v in leaves(state))
-    assert decode_rng_state(encode_rng_state(env.np_random.bit_generator.state)) == \
-        env.np_random.bit_generator.state
-
-    expected = run_episode(env, policy=None, rng_seed=5)      # the episode that follows
-    env.set_rng_state(state)
-    again = run_episode(env, policy=None, rng_seed=5)
-    assert all(same_obs(x, y) for x, y in zip(expected[0], again[0]))
-    assert expected[1] == again[1]
-
-    fresh = GraphDeployEnv()  # a new env (a resumed run) restores the same future
-    fresh.set_rng_state(state)
-    resumed = run_episode(fresh, policy=None, rng_seed=5)
-    assert all(same_obs(x, y) for x, y in zip(expected[0], resumed[0]))
-    assert expected[1] == resumed[1]
-
-
-def test_rng_state_round_trips_through_torch_weights_only(tmp_path):
-    torch = pytest.importorskip("torch")
-    env = GraphDeployEnv()
-    env.reset(seed=11)
-    state = env.get_rng_state()
-    torch.save({"envs": [state]}, tmp_path / "s.pt")
-    loaded = torch.load(tmp_path / "s.pt", weights_only=True)["envs"][0]
-    other = GraphDeployEnv()
-    other.set_rng_state(loaded)
-    a, _ = env.reset()
-    b, _ = other.reset()
-    assert same_obs(a, b)
 
 
 # --------------------------------------------------------------------------- topology
@@ -340,10 +311,10 @@ def test_oracle_policy_is_perfect_and_random_is_not():
 
 
 # --------------------------------------------------------------------------- probes
-def test_make_probe():
+def test_probe_states():
     kwargs = env_settings(EnvConfig())
-    probes = make_probe(kwargs, n=3, seed=100)
-    again = GraphDeployEnv(**kwargs).probe_states(3, 100)  # the contract's entry point
+    probes = GraphDeployEnv(**kwargs).probe_states(3, 100)  # the contract's entry point
+    again = GraphDeployEnv(**kwargs).probe_states(3, 100)
     assert len(probes) == 3
     for p, q in zip(probes, again):
         assert isinstance(p, ProbeState)

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from rlpipe.envs import oracle
+from rlpipe.envs.graph_deploy import oracle
 
 
 def tiny_case():

@@ -13,7 +13,7 @@ import pytest  # noqa: E402
 
 from rlpipe.errors import InputFileError  # noqa: E402
 from rlpipe.plots import FigureUnavailable, inputs, projection  # noqa: E402
-from tests import synthetic  # noqa: E402
+from devkit import synthetic  # noqa: E402
 from rlpipe.plots.animation import (  # noqa: E402
     GraphTrace, SimpleTrace, episode_gif, frame_indices, validate_trace,
 )

@@ -9,7 +9,7 @@ import pytest
 
 from rlpipe.config import ConfigError, Params
 from rlpipe.plots.builders import episode_gif_name
-from tests import synthetic
+from devkit import synthetic
 from tests.visualize.test_visualize_stage import (assert_placeholder, image_stats, run_stage,
                                                   write_params)
 

@@ -16,7 +16,7 @@ from PIL import Image
 
 from rlpipe.plots import FIGURE_OUTPUTS
 from rlpipe.plots.registry import FIGURE_NAMES
-from tests import synthetic
+from devkit import synthetic
 
 REPO = Path(__file__).resolve().parents[2]
 STAGE = REPO / "stages" / "visualize.py"

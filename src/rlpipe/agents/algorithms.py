@@ -3,6 +3,10 @@
 :func:`compute_gae` turns one episode's rewards and values into advantages and returns.
 :class:`PPO` and :class:`A2C` take a :class:`Rollout` and return a dict of plain floats.
 
+The statistics an update returns are the rows of :data:`rlpipe.statistics.STATISTICS` with
+``algorithm=True`` (their meanings are there); a statistic an algorithm cannot measure is None
+(A2C's approximate KL: its one step leaves no updated policy to compare before the update ends).
+
 An update is transactional: if a loss or a gradient turns NaN/inf, the networks and optimizers
 are restored to their state before the update and the result says ``skipped=1``; the trainer
 decides whether to stop or continue (``train.on_nan``).
@@ -19,6 +23,7 @@ import torch
 from torch import nn
 
 from rlpipe.config import TrainConfig
+from rlpipe.statistics import ALGORITHM_KEYS
 
 
 def compute_gae(rewards: np.ndarray, values: np.ndarray, last_value: float,
@@ -141,14 +146,14 @@ class _ActorCriticAlgorithm:
         value_loss = 0.5 * (agent.value(batch) - rollout.returns[idx]).pow(2).mean()
         return pg_loss, value_loss, entropy, extra
 
-    def update(self, rollout: Rollout) -> dict[str, float]:
-        """Run the update; return plain-float statistics (see docs/FILES.md updates.csv)."""
+    def update(self, rollout: Rollout) -> dict[str, float | None]:
+        """Run the update; return its statistics (:data:`~rlpipe.statistics.ALGORITHM_KEYS`:
+        plain floats, ``skipped`` an int, None for what this algorithm does not measure)."""
         snapshot = self._snapshot()
         agent, cfg = self.agent, self.cfg
         agent.actor.train()
         agent.critic.train()
-        sums = {"actor_loss": 0.0, "critic_loss": 0.0, "entropy": 0.0, "approx_kl": 0.0,
-                "clip_fraction": 0.0, "actor_grad_norm": 0.0, "critic_grad_norm": 0.0}
+        sums: dict[str, float] = {}  # statistic -> sum over the minibatches
         count = 0
         for idx in self.minibatches_of(len(rollout)):
             pg_loss, value_loss, entropy, extra = self.losses(rollout, idx)
@@ -166,14 +171,13 @@ class _ActorCriticAlgorithm:
             self.actor_optim.step()
             self.critic_optim.step()
             count += 1
-            sums["actor_loss"] += pg_loss.item()
-            sums["critic_loss"] += value_loss.item()
-            sums["entropy"] += entropy.item()
-            sums["approx_kl"] += extra["approx_kl"]
-            sums["clip_fraction"] += extra["clip_fraction"]
-            sums["actor_grad_norm"] += float(a_norm)
-            sums["critic_grad_norm"] += float(c_norm)
-        stats = {k: v / max(count, 1) for k, v in sums.items()}
+            minibatch = {"actor_loss": pg_loss.item(), "critic_loss": value_loss.item(),
+                         "entropy": entropy.item(), **extra,
+                         "actor_grad_norm": float(a_norm), "critic_grad_norm": float(c_norm)}
+            for key, value in minibatch.items():
+                sums[key] = sums.get(key, 0.0) + value
+        stats: dict[str, Any] = dict.fromkeys(ALGORITHM_KEYS)  # None: not measured here
+        stats.update({k: v / max(count, 1) for k, v in sums.items()})
         stats["explained_variance"] = explained_variance(rollout.values, rollout.returns)
         stats["learning_rate"] = float(self.actor_optim.param_groups[0]["lr"])
         stats["skipped"] = 0
@@ -181,11 +185,11 @@ class _ActorCriticAlgorithm:
 
     def _skip(self, snapshot: dict[str, Any], rollout: Rollout) -> dict[str, float]:
         self._restore(snapshot)
-        nan = float("nan")
-        return {"actor_loss": nan, "critic_loss": nan, "entropy": nan, "approx_kl": nan,
-                "clip_fraction": nan, "actor_grad_norm": nan, "critic_grad_norm": nan,
-                "explained_variance": explained_variance(rollout.values, rollout.returns),
-                "learning_rate": float(self.actor_optim.param_groups[0]["lr"]), "skipped": 1}
+        stats: dict[str, Any] = dict.fromkeys(ALGORITHM_KEYS, float("nan"))
+        stats["explained_variance"] = explained_variance(rollout.values, rollout.returns)
+        stats["learning_rate"] = float(self.actor_optim.param_groups[0]["lr"])
+        stats["skipped"] = 1
+        return stats
 
 
 class PPO(_ActorCriticAlgorithm):
@@ -208,14 +212,12 @@ class PPO(_ActorCriticAlgorithm):
 
 
 class A2C(_ActorCriticAlgorithm):
-    """Advantage actor-critic: one gradient step on the whole rollout."""
+    """Advantage actor-critic: one gradient step on the whole rollout. It reports no approximate
+    KL: measured before its one step, the policy is still the rollout's (KL about 0)."""
 
     def policy_loss(self, new_log_probs, old_log_probs, advantages):
         loss = -(advantages * new_log_probs).mean()
-        with torch.no_grad():
-            log_ratio = new_log_probs - old_log_probs
-            approx_kl = float(((log_ratio.exp() - 1) - log_ratio).mean())
-        return loss, {"approx_kl": approx_kl, "clip_fraction": 0.0}
+        return loss, {"clip_fraction": 0.0}
 
 
 ALGORITHMS = {"ppo": PPO, "a2c": A2C}

@@ -32,15 +32,15 @@ attribute / info key       what                                                f
 =========================  ==================================================  ====================
 
 Environment-specific settings come from ``env.kwargs`` in params.yaml. An environment that
-declares ``config_class`` (a frozen dataclass built with :func:`rlpipe.config.build`) gets them
-validated before anything is written, every error naming ``env.kwargs.<key>``.
+declares ``config_class`` (a frozen dataclass declared with :mod:`rlpipe.envs.settings`) gets
+them validated before anything is written, every error naming ``env.kwargs.<key>``.
 
 This module imports no torch: summarize and visualize use it too.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -118,6 +118,25 @@ def probe_states(env, n: int, seed: int) -> list[ProbeState] | None:
             raise TypeError(f"probe_states() item {i} is a {type(s).__name__}, "
                             "expected rlpipe.envs.contract.ProbeState")
     return states
+
+
+def reference_walk(env, n: int, seed: int, warmup_steps: int,
+                   snapshot: Callable[[Any, dict], ProbeState]) -> list[ProbeState]:
+    """Probe states for an environment with ``info["reference_next"]``: ``env`` reset with
+    ``seed + i`` for ``i < n``, then ``warmup_steps`` reference decisions (the lowest action of
+    the set); each probe is ``snapshot(obs, info)`` of the last state before the episode would
+    end (after the reset, if it ends at once)."""
+    probes = []
+    for i in range(n):
+        obs, info = env.reset(seed=int(seed) + i)
+        state = snapshot(obs, info)
+        for _ in range(warmup_steps):
+            obs, _, terminated, _, info = env.step(int(np.argmax(info[REFERENCE_NEXT])))
+            if terminated:  # keep the last state that still has a decision to take
+                break
+            state = snapshot(obs, info)
+        probes.append(state)
+    return probes
 
 
 @dataclass

@@ -8,7 +8,8 @@ repository root (``rlpipe.paths``; dvc.yaml declares them as outputs of the trai
 - ``metrics.json``: the run's position and its latest numbers (numbers only, contract in
   docs/FILES.md), for ``dvc exp show`` / ``dvc metrics show``;
 - ``reward.csv`` (``Episode,Cumulative Reward,Mean Episode Reward``) and ``losses.csv``
-  (``Update,Episode,Actor Loss,Critic Loss,Policy Entropy``), for ``dvc plots show``.
+  (``Update,Episode`` then the statistics with a ``summary`` in :mod:`rlpipe.statistics`:
+  ``Actor Loss,Critic Loss,Policy Entropy``), for ``dvc plots show``.
 
 All three are rewritten atomically after every rollout (``RECORD``: before a checkpoint covers
 it), without fsync (a kill never tears them; they hold nothing the logs do not, and the next
@@ -25,16 +26,16 @@ import math
 from pathlib import Path
 from typing import Sequence
 
-from rlpipe.contracts import performance_keys
 from rlpipe.events import EpisodeRecord, RolloutEnd, RunInfo, UpdateRecord
 from rlpipe.hooks.base import Hook
 from rlpipe.hooks.writers import format_cell
 from rlpipe.io_utils import atomic_write_text
 from rlpipe.paths import LIVE_LOSSES, LIVE_METRICS, LIVE_REWARD
+from rlpipe.statistics import BY_KEY, COLUMN, SUMMARY_KEYS, performance_keys
 
 MAX_POINTS = 1000
-REWARD_COLUMNS = ("Episode", "Cumulative Reward", "Mean Episode Reward")
-LOSS_COLUMNS = ("Update", "Episode", "Actor Loss", "Critic Loss", "Policy Entropy")
+REWARD_COLUMNS = tuple(COLUMN[k] for k in ("episode", "total_reward", "mean_episode_reward"))
+LOSS_COLUMNS = tuple(COLUMN[k] for k in ("update", "episode", *SUMMARY_KEYS))
 
 
 def stride_for(last_key: int, max_points: int) -> int:
@@ -122,8 +123,9 @@ class LiveHook(Hook):
 
     def __init__(self, root: Path, max_points: int = MAX_POINTS):
         self.root = Path(root)
-        self.reward = LiveSeries(self.root / LIVE_REWARD, REWARD_COLUMNS, "Episode", max_points)
-        self.losses = LiveSeries(self.root / LIVE_LOSSES, LOSS_COLUMNS, "Episode", max_points)
+        episode = COLUMN["episode"]
+        self.reward = LiveSeries(self.root / LIVE_REWARD, REWARD_COLUMNS, episode, max_points)
+        self.losses = LiveSeries(self.root / LIVE_LOSSES, LOSS_COLUMNS, episode, max_points)
 
     def on_train_start(self, run: RunInfo) -> None:
         self.metric_names = list(run.env.metric_names)
@@ -141,9 +143,7 @@ class LiveHook(Hook):
 
     def on_update(self, up: UpdateRecord) -> None:
         self.last_update = up
-        s = up.stats
-        self.losses.add((up.update, up.episode, s.get("actor_loss"), s.get("critic_loss"),
-                         s.get("entropy")))
+        self.losses.add((up.update, up.episode, *(up.stats.get(k) for k in SUMMARY_KEYS)))
 
     def on_rollout_end(self, rollout: RolloutEnd) -> None:
         eps, self.episodes = self.episodes, []
@@ -157,10 +157,9 @@ class LiveHook(Hook):
             "accuracy": _mean([e.accuracy for e in eps]),
         }
         if self.last_update is not None:
-            s = self.last_update.stats
-            metrics["loss"] = {"actor": _finite(s.get("actor_loss")),
-                               "critic": _finite(s.get("critic_loss"))}
-            metrics["policy"] = {"entropy": _finite(s.get("entropy"))}
+            for key in SUMMARY_KEYS:  # e.g. loss.actor
+                group, name = BY_KEY[key].summary.split(".")
+                metrics.setdefault(group, {})[name] = _finite(self.last_update.stats.get(key))
         for e in eps:  # metrics an environment reports without declaring them
             self.metric_names += [n for n in e.metrics if n not in self.metric_names]
         metrics["performance"] = {key: _mean([e.metrics.get(name) for e in eps])

@@ -7,35 +7,20 @@ from pathlib import Path
 
 from rlpipe.action_log import ACTIONS_COLUMNS, ActionLayout, action_cells, histogram_rows
 from rlpipe.config import WandbConfig, resolve_interval
-from rlpipe.contracts import EPISODE_COLUMNS, STEP_COLUMNS, UPDATE_COLUMNS
 from rlpipe.events import EpisodeRecord, RolloutEnd, RunInfo, RunResult, UpdateRecord
 from rlpipe.hooks.base import Hook
 from rlpipe.hooks.scalar_sinks import ScalarStream, TensorBoardLog, WandbLog, flat_params
 from rlpipe.hooks.writers import CSVLog, Recorder
 from rlpipe.paths import ACTIONS_CSV, EPISODES_CSV, STEPS_CSV, TENSORBOARD_DIR, UPDATES_CSV, WANDB_DIR
+from rlpipe.statistics import (
+    BY_KEY, EPISODE_COLUMNS, EPISODE_KEYS, STEP_COLUMNS, UPDATE_COLUMNS, UPDATE_KEYS,
+)
 
-# update statistic key (algorithms.py) -> updates.csv column
-UPDATE_STATS = {
-    "actor_loss": "Actor Loss", "critic_loss": "Critic Loss", "entropy": "Policy Entropy",
-    "approx_kl": "Approx KL", "clip_fraction": "Clip Fraction",
-    "explained_variance": "Explained Variance", "learning_rate": "Learning Rate",
-    "actor_grad_norm": "Actor Grad Norm", "critic_grad_norm": "Critic Grad Norm", "skipped": "Skipped",
-}
-EPISODE_TAGS = {
-    "Immediate Reward": "Reward / Instantaneous reward",
-    "Cumulative Reward": "Reward / Total reward",
-    "Mean Episode Reward": "Reward / Mean reward",
-    "Episode Length": "Episode / Length",
-    "Deployment Accuracy": "Performance / Deployment accuracy",
-}
-UPDATE_TAGS = {
-    "Global Step": "Run / Total timesteps",
-    "Actor Loss": "Loss / Policy loss", "Critic Loss": "Loss / Value loss",
-    "Policy Entropy": "Policy / Entropy", "Approx KL": "Policy / Approx KL",
-    "Clip Fraction": "Policy / Clip fraction", "Explained Variance": "Value / Explained variance",
-    "Learning Rate": "Optim / Learning rate", "Actor Grad Norm": "Optim / Actor grad norm",
-    "Critic Grad Norm": "Optim / Critic grad norm",
-}
+# The statistics' tags (rlpipe.statistics); a column without one is not sent as a scalar. In
+# episodes.csv the update's statistics are copies of the latest update's: sent with updates only.
+EPISODE_TAGS = {BY_KEY[k].column: BY_KEY[k].tag for k in EPISODE_KEYS
+                if BY_KEY[k].tag and not BY_KEY[k].algorithm}
+UPDATE_TAGS = {BY_KEY[k].column: BY_KEY[k].tag for k in UPDATE_KEYS if BY_KEY[k].tag}
 
 
 class MetricsHook(Hook):
@@ -92,8 +77,8 @@ class MetricsHook(Hook):
             self.wandb = WandbLog(self.directory / WANDB_DIR, wb, run.params.to_dict(),
                                   f"rlpipe-{run.fingerprint}-from-{keep}")
             sinks.append((self.wandb, resolve_interval(wb.interval, run.target_episodes, 100)))
-        ep_skip = ("Episode", "Actor Loss", "Critic Loss", "Policy Entropy")
-        up_skip = ("Update", "Episode", "Skipped")
+        ep_skip = [c for c in EPISODE_COLUMNS if c not in EPISODE_TAGS]
+        up_skip = [c for c in UPDATE_COLUMNS if c not in UPDATE_TAGS]
         self.episode_rec = Recorder(self.episodes, [
             ScalarStream(sink, EPISODE_TAGS, "Performance", n, keep, skip=ep_skip) for sink, n in sinks])
         self.update_rec = Recorder(self.updates, [
@@ -102,15 +87,8 @@ class MetricsHook(Hook):
     def on_episode_end(self, ep: EpisodeRecord) -> None:
         r = self.episode_rec
         last = ep.last_update or {}
-        r.record("Episode", ep.episode)
-        r.record("Immediate Reward", ep.mean_reward)
-        r.record("Cumulative Reward", ep.total_reward)
-        r.record("Actor Loss", last.get("actor_loss"))
-        r.record("Critic Loss", last.get("critic_loss"))
-        r.record("Policy Entropy", last.get("entropy"))
-        r.record("Episode Length", ep.length)
-        r.record("Mean Episode Reward", ep.mean_episode_reward)
-        r.record("Deployment Accuracy", ep.accuracy)
+        for key in EPISODE_KEYS:  # the update's statistics: of the latest update
+            r.record(BY_KEY[key].column, last.get(key) if BY_KEY[key].algorithm else getattr(ep, key))
         for name, value in ep.metrics.items():
             r.record(name, value)
         r.dump(ep.episode)
@@ -142,12 +120,10 @@ class MetricsHook(Hook):
 
     def on_update(self, up: UpdateRecord) -> None:
         r = self.update_rec
-        r.record("Update", up.update)
-        r.record("Global Step", up.global_step)
-        r.record("Episode", up.episode)
-        for key, column in UPDATE_STATS.items():
-            value = up.stats.get(key)
-            r.record(column, int(value) if key == "skipped" else value)
+        for key in UPDATE_KEYS:
+            stat = BY_KEY[key]
+            value = up.stats.get(key) if stat.algorithm else getattr(up, key)
+            r.record(stat.column, int(value) if stat.dtype is int and value is not None else value)
         for tag, value in up.custom.items():
             r.record(tag, value)
         r.dump(up.episode)

@@ -18,7 +18,7 @@ import numpy as np
 
 from rlpipe import paths
 from rlpipe.action_log import ACTIONS_COLUMNS
-from rlpipe.contracts import EPISODE_COLUMNS, STEP_COLUMNS, UPDATE_COLUMNS
+from rlpipe.statistics import EPISODE_COLUMNS, STEP_COLUMNS, UPDATE_COLUMNS
 from rlpipe.errors import InputFileError
 
 SUMMARY_DIR = paths.SUMMARY_DIR

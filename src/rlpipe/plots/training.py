@@ -23,10 +23,11 @@ from rlpipe.plots.curves import sorted_by as _sorted_by
 from rlpipe.plots.style import CMAP_SHARE, COLORS, METRIC_CYCLE, integer_ticks
 from rlpipe.plots.value import value_figure  # noqa: F401  (drawn in rlpipe.plots.value)
 from rlpipe.smoothing import trailing_mean
+from rlpipe.statistics import COLUMN as C
 
 # Units of the contract's columns; an environment's own metrics are labelled "as logged".
 METRIC_UNITS = {
-    "Deployment Accuracy": "share of decisions in the reference set",
+    C["accuracy"]: "share of decisions in the reference set",
 }
 
 
@@ -38,20 +39,20 @@ def _require_rows(table: Table) -> None:
 # --------------------------------------------------------------------------- reward
 def reward_figure(episodes: Table, smoothing: int) -> Figure:
     _require_rows(episodes)
-    x, ret, mean = _sorted_by(episodes["Episode"], episodes["Cumulative Reward"],
-                              episodes["Mean Episode Reward"])
+    x, ret, mean = _sorted_by(episodes[C["episode"]], episodes[C["total_reward"]],
+                              episodes[C["mean_episode_reward"]])
     if not np.isfinite(ret).any():
-        raise FigureUnavailable(f"'Cumulative Reward' is empty in {episodes.path}")
+        raise FigureUnavailable(f"'{C['total_reward']}' is empty in {episodes.path}")
     fig = new_figure(8.0, 4.5)
     ax = fig.subplots()
     plot_smoothed(ax, x, ret, COLORS["reward"], "episode return", smoothing, "episodes")
     if np.isfinite(mean).any():
         ax.plot(x, mean, color=COLORS["mean_reward"], lw=1.4, ls="--",
-                label="Mean Episode Reward (train.summary_window)")
+                label=f"{C['mean_episode_reward']} (train.summary_window)")
     ax.set_xlabel("episode")
     integer_ticks(ax.xaxis)
     ax.set_ylabel("return per episode (sum of rewards, env. units)")
-    ax.set_title(f"{len(episodes)} episodes; Mean Episode Reward at the end: "
+    ax.set_title(f"{len(episodes)} episodes; {C['mean_episode_reward']} at the end: "
                  f"{_fmt(_last_finite(mean))}", fontsize=9)
     fig.suptitle("Episode reward")
     ax.legend(loc="best")
@@ -62,9 +63,9 @@ def reward_figure(episodes: Table, smoothing: int) -> Figure:
 def _update_axis(updates: Table, episodes: Table) -> tuple[np.ndarray, str, Table]:
     """x values and label for per-update series; the episodes table when there are no updates."""
     if len(updates) > 0:
-        return updates["Update"], "policy update", updates
+        return updates[C["update"]], "policy update", updates
     if len(episodes) > 0:
-        return episodes["Episode"], "episode (latest update's value)", episodes
+        return episodes[C["episode"]], "episode (latest update's value)", episodes
     raise FigureUnavailable(f"{updates.path} and {episodes.path} have no rows")
 
 
@@ -74,10 +75,11 @@ def _unit(src: Table, updates: Table) -> str:
 
 def loss_figure(updates: Table, episodes: Table, smoothing: int) -> Figure:
     x, xlabel, src = _update_axis(updates, episodes)
-    skipped = (src["Skipped"] == 1) if (src is updates and "Skipped" in src) else np.zeros(x.size, bool)
-    x, actor, critic, skipped = _sorted_by(x, src["Actor Loss"], src["Critic Loss"], skipped)
+    has_skipped = src is updates and C["skipped"] in src
+    skipped = (src[C["skipped"]] == 1) if has_skipped else np.zeros(x.size, bool)
+    x, actor, critic, skipped = _sorted_by(x, src[C["actor_loss"]], src[C["critic_loss"]], skipped)
     if not (np.isfinite(actor).any() or np.isfinite(critic).any()):
-        raise FigureUnavailable(f"'Actor Loss' and 'Critic Loss' are empty in {src.path}")
+        raise FigureUnavailable(f"'{C['actor_loss']}' and '{C['critic_loss']}' are empty in {src.path}")
     fig = new_figure(10.0, 4.3)
     ax_a, ax_c = fig.subplots(1, 2)
     for ax, y, key, name in ((ax_a, actor, "actor", "actor (policy) loss"),
@@ -108,15 +110,15 @@ def loss_figure(updates: Table, episodes: Table, smoothing: int) -> Figure:
 
 def entropy_figure(updates: Table, episodes: Table, smoothing: int) -> Figure:
     x, xlabel, src = _update_axis(updates, episodes)
-    ent = src["Policy Entropy"]
+    ent = src[C["entropy"]]
     x, ent = _sorted_by(x, ent)
     if not np.isfinite(ent).any():
-        raise FigureUnavailable(f"'Policy Entropy' is empty in {src.path}")
-    kl = updates["Approx KL"] if src is updates else np.array([])
-    clip = updates["Clip Fraction"] if src is updates else np.array([])
+        raise FigureUnavailable(f"'{C['entropy']}' is empty in {src.path}")
+    kl = updates[C["approx_kl"]] if src is updates else np.array([])
+    clip = updates[C["clip_fraction"]] if src is updates else np.array([])
     if kl.size:
-        _, kl, clip = _sorted_by(updates["Update"], kl, clip)
-    has_ppo = np.isfinite(kl).any() or np.isfinite(clip).any()
+        _, kl, clip = _sorted_by(updates[C["update"]], kl, clip)
+    has_ppo = np.isfinite(kl).any()  # A2C measures no KL (rlpipe.statistics)
     fig = new_figure(8.0, 6.5 if has_ppo else 4.3)
     axes = fig.subplots(2 if has_ppo else 1, 1, sharex=True, squeeze=False)[:, 0]
     ax = axes[0]
@@ -147,9 +149,9 @@ def entropy_figure(updates: Table, episodes: Table, smoothing: int) -> Figure:
 def performance_metrics(episodes: Table) -> list[str]:
     """Deployment Accuracy (when any value is present) and every numeric column after it."""
     names = []
-    if "Deployment Accuracy" in episodes and np.isfinite(episodes["Deployment Accuracy"]).any():
-        names.append("Deployment Accuracy")
-    for c in episodes.columns_after("Deployment Accuracy"):
+    if C["accuracy"] in episodes and np.isfinite(episodes[C["accuracy"]]).any():
+        names.append(C["accuracy"])
+    for c in episodes.columns_after(C["accuracy"]):
         if np.isfinite(episodes[c]).any():
             names.append(c)
     return names
@@ -160,7 +162,7 @@ def performance_figure(episodes: Table, smoothing: int) -> Figure:
     names = performance_metrics(episodes)
     if not names:
         raise FigureUnavailable(
-            f"no metric values in {episodes.path} (Deployment Accuracy is empty "
+            f"no metric values in {episodes.path} ({C['accuracy']} is empty "
             "and no performance-metric column after it has a value)"
         )
     ncols = 1 if len(names) == 1 else 2
@@ -168,11 +170,11 @@ def performance_figure(episodes: Table, smoothing: int) -> Figure:
     fig = new_figure(5.2 * ncols, 3.4 * nrows + 0.5)
     axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).ravel()
     for i, (ax, name) in enumerate(zip(axes, names)):
-        color = COLORS["accuracy"] if name == "Deployment Accuracy" else \
+        color = COLORS["accuracy"] if name == C["accuracy"] else \
             METRIC_CYCLE[i % len(METRIC_CYCLE)]
-        x, y = _sorted_by(episodes["Episode"], episodes[name])
+        x, y = _sorted_by(episodes[C["episode"]], episodes[name])
         plot_smoothed(ax, x, y, color, name.lower(), smoothing, "episodes")
-        if name == "Deployment Accuracy":
+        if name == C["accuracy"]:
             ax.set_ylim(-0.02, 1.02)
         last = max(1, min(int(smoothing), len(y)))
         ax.set_title(f"{name} (last {last} episodes: "

@@ -21,6 +21,7 @@ from rlpipe.plots.curves import no_data, plot_smoothed, sorted_by
 from rlpipe.plots.inputs import Table
 from rlpipe.plots.render import FigureUnavailable, new_figure
 from rlpipe.plots.style import CMAP_DENSITY, COLORS, SMOOTH_WIDTH, integer_ticks
+from rlpipe.statistics import COLUMN as C
 
 
 def reward_to_go(episode: np.ndarray, step: np.ndarray, reward: np.ndarray,
@@ -137,7 +138,7 @@ def _calibration(fig, ax, episode, value, ret, gamma: float, smoothing: int) -> 
 
 
 def _explained_variance(ax, updates: Table, smoothing: int) -> None:
-    x, ev = sorted_by(updates["Update"], updates["Explained Variance"])
+    x, ev = sorted_by(updates[C["update"]], updates[C["explained_variance"]])
     plot_smoothed(ax, x, ev, COLORS["explained_variance"], "explained variance", smoothing,
                   "updates")
     ax.axhline(1.0, color=COLORS["reference"], ls="--", lw=1, label="perfect (1)")
@@ -157,11 +158,11 @@ def _explained_variance(ax, updates: Table, smoothing: int) -> None:
 def value_figure(steps: Table, updates: Table, smoothing: int, gamma: float) -> Figure:
     """The value figure (see the module docstring); ``gamma`` is the run's ``train.gamma``."""
     has_steps = len(steps) > 0 and np.isfinite(steps["Value"]).any()
-    ev = updates["Explained Variance"] if len(updates) else np.array([])
+    ev = updates[C["explained_variance"]] if len(updates) else np.array([])
     has_ev = bool(np.isfinite(ev).any())
     if not has_steps and not has_ev:
         raise FigureUnavailable(
-            f"no 'Value' rows in {steps.path} and no 'Explained Variance' in {updates.path}"
+            f"no 'Value' rows in {steps.path} and no '{C['explained_variance']}' in {updates.path}"
         )
     fig = new_figure(11.0, 8.4)
     axes = fig.subplot_mosaic([["time", "time"], ["scatter", "ev"]])
@@ -184,6 +185,6 @@ def value_figure(steps: Table, updates: Table, smoothing: int, gamma: float) -> 
     if has_ev:
         _explained_variance(axes["ev"], updates, smoothing)
     else:
-        no_data(axes["ev"], f"no 'Explained Variance' values in {updates.path}")
+        no_data(axes["ev"], f"no '{C['explained_variance']}' values in {updates.path}")
     fig.suptitle(f"Value function (critic), {_gamma_text(gamma)} (train.gamma)")
     return fig

@@ -7,8 +7,9 @@ Rules (``window`` = ``summarize.window``; NaN, inf and missing values are left o
   windows (rows ``window``..n); a run shorter than one window has a single window, all of it,
   so best = final.
 * ``reward.std_last_window``: population standard deviation (ddof=0) of the last window.
-* "last"/"final" single values (``reward.last``, ``loss.*_final``, ``policy.entropy_final``):
-  the last finite value of the column.
+* "last"/"final" single values (``reward.last``, and ``<group>.<name>_final`` of every update
+  statistic with a ``summary`` in :mod:`rlpipe.statistics`: ``loss.actor_final``,
+  ``loss.critic_final``, ``policy.entropy_final``): the last finite value of the column.
 * A key without a finite value is left out, and so is a group left empty.
 """
 from __future__ import annotations
@@ -20,8 +21,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from rlpipe.contracts import performance_keys, snake_case  # noqa: F401 - one definition
 from rlpipe.smoothing import trailing_mean
+from rlpipe.statistics import BY_KEY, COLUMN, SUMMARY_KEYS
+from rlpipe.statistics import performance_keys, snake_case  # noqa: F401 - one definition
 from rlpipe.summarize.tables import EPISODES_BASE
 
 
@@ -88,8 +90,8 @@ def compute_metrics(episodes: pa.Table, updates: pa.Table, window: int,
                     run_info: Mapping[str, Any] | None = None) -> dict[str, dict[str, Any]]:
     """The ``metrics.json`` document (docs/FILES.md), finite numbers only."""
     run_info = run_info or {}
-    reward = column(episodes, "Cumulative Reward")
-    accuracy = column(episodes, "Deployment Accuracy")
+    reward = column(episodes, COLUMN["total_reward"])
+    accuracy = column(episodes, COLUMN["accuracy"])
     out: dict[str, dict[str, Any]] = {
         "reward": {}, "deployment": {}, "loss": {}, "policy": {}, "performance": {}, "run": {},
     }
@@ -99,14 +101,15 @@ def compute_metrics(episodes: pa.Table, updates: pa.Table, window: int,
     _put(out["reward"], "std_last_window", std_last(reward, window))
     _put(out["deployment"], "accuracy_final", final_mean(accuracy, window))
     _put(out["deployment"], "accuracy_best", best_mean(accuracy, window))
-    _put(out["loss"], "actor_final", last_finite(column(updates, "Actor Loss")))
-    _put(out["loss"], "critic_final", last_finite(column(updates, "Critic Loss")))
-    _put(out["policy"], "entropy_final", last_finite(column(updates, "Policy Entropy")))
+    for key in SUMMARY_KEYS:
+        group, name = BY_KEY[key].summary.split(".")
+        _put(out.setdefault(group, {}), f"{name}_final", last_finite(column(updates, COLUMN[key])))
     for name, key in performance_keys(performance_columns(episodes)).items():
         _put(out["performance"], key, final_mean(column(episodes, name), window))
     run = out["run"]
     run["episodes"] = episodes.num_rows
-    steps = pc.max(updates.column("Global Step")).as_py() if "Global Step" in updates.column_names else None
+    step = COLUMN["global_step"]
+    steps = pc.max(updates.column(step)).as_py() if step in updates.column_names else None
     run["steps"] = int(steps) if steps is not None else 0
     run["updates"] = updates.num_rows
     ws = run_info.get("wall_seconds")

@@ -32,6 +32,7 @@ import numpy as np
 import pyarrow as pa
 
 from rlpipe.smoothing import smooth
+from rlpipe.statistics import COLUMN
 from rlpipe.summarize.metrics import column, performance_columns
 
 SERIES_FILES = ("reward.csv", "accuracy.csv", "losses.csv", "entropy.csv", "performance.csv")
@@ -84,30 +85,32 @@ def _ma(y: np.ndarray, window: int) -> np.ndarray:
 def build_series(episodes: pa.Table, updates: pa.Table, window: int,
                  max_points: int) -> dict[str, Series]:
     """File name -> series, for every name in :data:`SERIES_FILES`."""
-    ep = column(episodes, "Episode")
-    up = column(updates, "Update")
+    c = COLUMN  # statistic key -> column (rlpipe.statistics)
+    ep = column(episodes, c["episode"])
+    up = column(updates, c["update"])
     out: dict[str, Series] = {}
 
-    reward = column(episodes, "Cumulative Reward")
+    reward = column(episodes, c["total_reward"])
     out["reward.csv"] = _finish(
-        "Episode", ep, ["Cumulative Reward", MA, "Mean Episode Reward"],
-        [reward, _ma(reward, window), column(episodes, "Mean Episode Reward")],
+        c["episode"], ep, [c["total_reward"], MA, c["mean_episode_reward"]],
+        [reward, _ma(reward, window), column(episodes, c["mean_episode_reward"])],
         max_points)
 
-    acc = column(episodes, "Deployment Accuracy")
+    acc = column(episodes, c["accuracy"])
     out["accuracy.csv"] = _finish(
-        "Episode", ep, ["Deployment Accuracy", MA], [acc, _ma(acc, window)],
+        c["episode"], ep, [c["accuracy"], MA], [acc, _ma(acc, window)],
         max_points)
 
-    actor, critic = column(updates, "Actor Loss"), column(updates, "Critic Loss")
+    actor, critic = column(updates, c["actor_loss"]), column(updates, c["critic_loss"])
     out["losses.csv"] = _finish(
-        "Update", up, ["Actor Loss", "Critic Loss", f"Actor Loss {MA}", f"Critic Loss {MA}"],
+        c["update"], up,
+        [c["actor_loss"], c["critic_loss"], f"{c['actor_loss']} {MA}", f"{c['critic_loss']} {MA}"],
         [actor, critic, _ma(actor, window), _ma(critic, window)],
         max_points)
 
-    ent = column(updates, "Policy Entropy")
+    ent = column(updates, c["entropy"])
     out["entropy.csv"] = _finish(
-        "Update", up, ["Policy Entropy", MA], [ent, _ma(ent, window)], max_points)
+        c["update"], up, [c["entropy"], MA], [ent, _ma(ent, window)], max_points)
 
     names: list[str] = []
     values: list[np.ndarray] = []
@@ -115,7 +118,7 @@ def build_series(episodes: pa.Table, updates: pa.Table, window: int,
         v = column(episodes, m)
         names += [m, f"{m} {MA}"]
         values += [v, _ma(v, window)]
-    out["performance.csv"] = _finish("Episode", ep, names, values, max_points)
+    out["performance.csv"] = _finish(c["episode"], ep, names, values, max_points)
     return out
 
 

@@ -39,20 +39,20 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from rlpipe.action_log import ACTIONS_COLUMNS as ACTIONS_BASE
-from rlpipe.contracts import EPISODE_COLUMNS as EPISODES_BASE
-from rlpipe.contracts import STEP_COLUMNS as STEPS_BASE
-from rlpipe.contracts import UPDATE_COLUMNS as UPDATES_BASE
 from rlpipe.errors import InputFileError
+from rlpipe.statistics import EPISODE_COLUMNS as EPISODES_BASE
+from rlpipe.statistics import STEP_COLUMNS as STEPS_BASE
+from rlpipe.statistics import UPDATE_COLUMNS as UPDATES_BASE
+from rlpipe.statistics import column_types
 
 # --------------------------------------------------------------------------- column contract
 BASE_COLUMNS = {"episodes": EPISODES_BASE, "updates": UPDATES_BASE, "steps": STEPS_BASE,
                 "actions": ACTIONS_BASE}
 
-INT_COLUMNS = frozenset({
-    "Episode", "Step", "Global Step", "Update", "Action", "Oracle Action", "Episode Length",
-    "Skipped", "Dimension", "Bin", "Count",
-})
-BOOL_COLUMNS = frozenset({"Feasible"})
+# the types of rlpipe.statistics, and the integer columns of actions.csv
+INT_COLUMNS = frozenset({c for c, t in column_types().items() if t is int}
+                        | {"Dimension", "Bin", "Count"})
+BOOL_COLUMNS = frozenset(c for c, t in column_types().items() if t is bool)
 TRUE_VALUES = ["1", "true", "True", "TRUE"]
 FALSE_VALUES = ["0", "false", "False", "FALSE"]
 

@@ -21,6 +21,7 @@ import pandas as pd
 import pyarrow as pa
 
 from rlpipe.paths import EPISODES_CSV
+from rlpipe.statistics import COLUMN
 from rlpipe.summarize import tables as T
 from rlpipe.summarize.metrics import column, final_mean
 from rlpipe.sweep import records
@@ -28,7 +29,7 @@ from rlpipe.sweep.grid import Trial
 
 ID_COLUMNS = ("trial_id", "seed", "setting")
 SUMMARY_COLUMNS = ("final_reward", "accuracy", "wall_seconds")
-REWARD, ACCURACY = "Cumulative Reward", "Deployment Accuracy"
+REWARD, ACCURACY = COLUMN["total_reward"], COLUMN["accuracy"]
 
 
 def read_episodes(trials_dir: Path, trial: Trial) -> pa.Table:

@@ -23,10 +23,11 @@ import pandas as pd
 
 from rlpipe.paths import SWEEP_LEARNING_CURVES
 from rlpipe.smoothing import trailing_mean
+from rlpipe.statistics import COLUMN
 
 MAX_POINTS = 400
 FIGURE_DPI = 100
-CURVE_METRICS = (("Cumulative Reward", "reward"), ("Deployment Accuracy", "accuracy"))
+CURVE_METRICS = ((COLUMN["total_reward"], "reward"), (COLUMN["accuracy"], "accuracy"))
 FINAL_METRICS = (("final_reward", "final reward"), ("accuracy", "final accuracy"))
 
 

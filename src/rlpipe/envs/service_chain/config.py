@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from rlpipe.config import _check, _field, in_range, positive
+from rlpipe.envs.settings import in_range, positive, require_ordered, setting
 
 #: Hardware kinds of nodes; every service requires one of them.
 HARDWARE_KINDS = ("compute", "storage", "accelerator")
@@ -14,32 +14,30 @@ class ServiceChainConfig:
     """``env.kwargs`` of ``rlpipe/ServiceChain-v0``: network, chains, capacity, reward scale."""
 
     #: Nodes of the network (actions are node indices).
-    num_nodes: int = _field(20, in_range(len(HARDWARE_KINDS), 1000))
+    num_nodes: int = setting(20, in_range(len(HARDWARE_KINDS), 1000))
     #: Each node links to its this many nearest neighbours (plus a spanning tree); the average
     #: degree stays about ``neighbours + 1`` at any size.
-    neighbours: int = _field(3, in_range(1, 16))
+    neighbours: int = setting(3, in_range(1, 16))
     #: Whole milliseconds of a link's latency: uniform integer in [min, max].
-    link_latency_min: int = _field(1, in_range(1, 10_000))
-    link_latency_max: int = _field(5, in_range(1, 10_000))
+    link_latency_min: int = setting(1, in_range(1, 10_000))
+    link_latency_max: int = setting(5, in_range(1, 10_000))
     #: Service chains (requests) per episode; each is placed one service per step.
-    chains_per_episode: int = _field(12, in_range(1, 100_000))
+    chains_per_episode: int = setting(12, in_range(1, 100_000))
     #: Services per chain: uniform integer in [min, max].
-    chain_length_min: int = _field(3, in_range(1, 64))
-    chain_length_max: int = _field(5, in_range(1, 64))
+    chain_length_min: int = setting(3, in_range(1, 64))
+    chain_length_max: int = setting(5, in_range(1, 64))
     #: Service slots of a node: uniform integer in [min, max].
-    capacity_min: int = _field(1, in_range(1, 1000))
-    capacity_max: int = _field(3, in_range(1, 1000))
+    capacity_min: int = setting(1, in_range(1, 1000))
+    capacity_max: int = setting(3, in_range(1, 1000))
     #: Steps a placed service holds its slot: uniform integer in [min, max].
-    lifetime_min: int = _field(8, in_range(1, 100_000))
-    lifetime_max: int = _field(24, in_range(1, 100_000))
+    lifetime_min: int = setting(8, in_range(1, 100_000))
+    lifetime_max: int = setting(24, in_range(1, 100_000))
     #: Reward of a feasible placement: ``1 - min(latency / latency_scale, 1.5)`` (ms).
-    latency_scale: float = _field(10.0, positive)
+    latency_scale: float = setting(10.0, positive)
     #: The episode ends once this many services were rejected (infeasible choices).
-    max_rejections: int = _field(10, in_range(1, 100_000))
+    max_rejections: int = setting(10, in_range(1, 100_000))
 
     def validate(self, s: str) -> None:
-        for lo, hi in (("link_latency_min", "link_latency_max"),
-                       ("chain_length_min", "chain_length_max"),
-                       ("capacity_min", "capacity_max"), ("lifetime_min", "lifetime_max")):
-            a, b = getattr(self, lo), getattr(self, hi)
-            _check(a <= b, f"{s}.{lo}", f"must be <= {s}.{hi} ({b})", a)
+        require_ordered(self, s, ("link_latency_min", "link_latency_max"),
+                        ("chain_length_min", "chain_length_max"), ("capacity_min", "capacity_max"),
+                        ("lifetime_min", "lifetime_max"))

@@ -23,11 +23,11 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from rlpipe.config import build
-from rlpipe.envs.contract import REFERENCE_NEXT, ProbeState
+from rlpipe.envs.contract import REFERENCE_NEXT, ProbeState, reference_walk
 from rlpipe.envs.service_chain import reference
 from rlpipe.envs.service_chain.config import HARDWARE_KINDS, ServiceChainConfig
 from rlpipe.envs.service_chain.topology import all_pairs_latency, knn_topology, undirected_links
+from rlpipe.envs.settings import build
 
 #: Node feature columns of the observation, in order (``F = 8``).
 NODE_FEATURES = (
@@ -114,17 +114,7 @@ class ServiceChainEnv(gym.Env):
         reference decisions (the last state before the episode would end, if sooner)."""
         env = ServiceChainEnv(**asdict(self.config))
         env.record_trace = False
-        probes = []
-        for i in range(n):
-            obs, info = env.reset(seed=int(seed) + i)
-            state = env._probe(obs, info)
-            for _ in range(warmup_steps):
-                obs, _, terminated, _, info = env.step(int(np.argmax(info[REFERENCE_NEXT])))
-                if terminated:
-                    break
-                state = env._probe(obs, info)
-            probes.append(state)
-        return probes
+        return reference_walk(env, n, seed, warmup_steps, env._probe)
 
     def _probe(self, obs, info) -> ProbeState:
         nodes = np.array(obs.nodes)

@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-# One implementation of each graph algorithm in the package: GraphDeploy's.
-from rlpipe.envs.graph_deploy import _euclidean_mst, _shortest_rows
+from rlpipe.envs.graph_algorithms import euclidean_mst, shortest_rows
 
 __all__ = ["knn_topology", "all_pairs_latency", "undirected_links"]
 
@@ -41,7 +40,7 @@ def knn_topology(positions: np.ndarray, k: int) -> np.ndarray:
         far = dist + np.diag(np.full(n, np.inf))  # a node is not its own neighbour
         nearest = np.argsort(far, axis=1, kind="stable")[:, :k]
         adj[np.repeat(np.arange(n), k), nearest.ravel()] = True
-    mst = _euclidean_mst(dist)
+    mst = euclidean_mst(dist)
     adj[mst[:, 0], mst[:, 1]] = True
     adj |= adj.T
     iu, ju = np.nonzero(np.triu(adj, 1))
@@ -55,8 +54,8 @@ def all_pairs_latency(n: int, pairs: np.ndarray, weights: np.ndarray) -> np.ndar
         - **input:** pairs :math:`[E, 2]`, weights :math:`[E]` (>= 0)
         - **output:** float64 :math:`[N, N]` (``inf`` between disconnected nodes)
     """
-    return _shortest_rows(n, pairs, np.asarray(weights, dtype=np.float64),
-                          np.arange(n, dtype=np.int64))
+    return shortest_rows(n, pairs, np.asarray(weights, dtype=np.float64),
+                         np.arange(n, dtype=np.int64))
 
 
 def undirected_links(pairs: np.ndarray) -> np.ndarray:

@@ -12,7 +12,7 @@ every node, the oracle scores each node and returns its *best set*:
   cost (ties count: every tied node is a correct choice). When *no* node is feasible, every node is
   in the best set: the rejection is unavoidable, so no choice is worse than another.
 
-The environment (:mod:`rlpipe.envs.graph_deploy`) calls these same functions, so the rewards it
+The environment (:mod:`rlpipe.envs.graph_deploy.env`) calls these same functions, so the rewards it
 pays and the ``oracle_best`` masks it reports always agree with this module.
 
 Nothing here keeps state or draws random numbers.

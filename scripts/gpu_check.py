@@ -1,6 +1,6 @@
 """On a machine with a CUDA GPU: train a tiny run on CUDA, resume it on the CPU, report both.
 
-Run through ``bench/gpu_check.sh`` (about 1-2 minutes; every run is a real
+Run through ``scripts/gpu_check.sh`` (about 1-2 minutes; every run is a real
 ``python stages/train.py`` in a temporary folder). Steps, for Pendulum-v1 (Box actions,
 observation normalization on) and the built-in graph environment (GAT):
 
@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT))
 
-from tests.helpers import TINY_PARAMS, deep_update, with_env  # noqa: E402
+from devkit.runs import TINY_PARAMS, deep_update, with_env  # noqa: E402
 
 CASES = {
     "Pendulum-v1": {"env": {"id": "Pendulum-v1"}, "agent": {"mlp_hidden": [32, 32]},

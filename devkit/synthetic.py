@@ -1,8 +1,8 @@
 """Synthetic visualize inputs (summary Parquet files and captures) for tests and benchmarks.
 
 The files follow docs/FILES.md: Parquet columns = CSV columns with the Arrow types listed there,
-captures as ``index.json`` + npz/json files. Test fixtures (the benchmarks borrow them too);
-the library never imports this module.
+captures as ``index.json`` + npz/json files. Fixtures of the tests and the summarize and
+visualize benchmarks; the library never imports this module.
 """
 from __future__ import annotations
 

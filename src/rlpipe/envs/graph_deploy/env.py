@@ -1,41 +1,29 @@
 """Graph service deployment: place a stream of service requests on the nodes of a network.
 
-Each episode draws a new network: ``num_nodes - num_cloud`` *edge* nodes at uniform positions in
-the unit square, linked when closer than a connection radius plus along a Euclidean minimum
-spanning tree (so the graph is always connected), and ``num_cloud`` *cloud* nodes, each linked to one or two
-random edge "gateway" nodes. Every step brings one request (a source edge node, cpu and memory
-demands, a latency budget, a lifetime); the agent picks the node that hosts it.
-
-Node order: **edge nodes first** (indices ``0 .. num_nodes - num_cloud - 1``), **then cloud nodes**
-(the last ``num_cloud`` indices).
+Each episode draws a new network (:mod:`.topology`: edge nodes in the unit square, cloud nodes
+behind edge gateways) and a stream of requests (a source edge node, cpu and memory demands, a
+latency budget, a lifetime); every step the agent picks the node that hosts one request. The
+oracle (:mod:`.oracle`) scores the nodes; the settings are :class:`.config.GraphDeployConfig`.
 
 This module imports numpy only (scipy when available, for shortest paths): it runs in the
 training hot loop.
 """
 from __future__ import annotations
 
-import math
-from typing import Any
+from dataclasses import asdict
 
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from rlpipe.envs import oracle
-from rlpipe.envs.contract import ProbeState  # noqa: F401 - the type probe_states returns
-from rlpipe.envs.graph_deploy_config import GraphDeployConfig
+from rlpipe.envs.contract import ProbeState, reference_walk
+from rlpipe.envs.graph_algorithms import shortest_rows
+from rlpipe.envs.graph_deploy import oracle
+from rlpipe.envs.graph_deploy.config import GraphDeployConfig
+from rlpipe.envs.graph_deploy.topology import draw_network, link_radius
+from rlpipe.envs.settings import build
 
-try:  # scipy comes with scikit-learn; a pure numpy Floyd-Warshall is the fallback
-    from scipy.sparse import csr_matrix as _csr_matrix
-    from scipy.sparse.csgraph import shortest_path as _shortest_path
-except ImportError:  # pragma: no cover - exercised only without scipy
-    _csr_matrix = None
-    _shortest_path = None
-
-__all__ = [
-    "GraphDeployEnv", "NODE_FEATURES", "NUM_NODE_FEATURES", "NODE_KIND_NAMES",
-    "encode_rng_state", "decode_rng_state", "link_radius",
-]
+__all__ = ["GraphDeployEnv", "NODE_FEATURES", "NUM_NODE_FEATURES", "NODE_KIND_NAMES"]
 
 #: Node feature columns of the observation, in order (``F = len(NODE_FEATURES) = 10``).
 NODE_FEATURES = (
@@ -54,117 +42,17 @@ NUM_NODE_FEATURES = len(NODE_FEATURES)
 IS_CLOUD_COLUMN = NODE_FEATURES.index("is_cloud")
 #: node kinds for the attention and embedding figures (index = ``is_cloud``)
 NODE_KIND_NAMES = ("edge", "cloud")
-
-EDGE_LATENCY_PER_UNIT = 100.0   # ms per unit of Euclidean distance between edge nodes
-EDGE_LATENCY_BASE = 1.0         # ms added to every edge-edge link
-CLOUD_LATENCY = (40.0, 60.0)    # ms, uniform, of each cloud-gateway link
-EDGE_CAPACITY = (0.5, 1.0)      # uniform cpu and memory capacity of edge nodes
-CLOUD_CAPACITY = 8.0            # cpu and memory capacity of cloud nodes
-CLOUD_X = 1.3                   # drawing position of cloud nodes: x = 1.3, y spread over [0, 1]
 FEATURE_CLIP = 3.0
 EDGE_FEATURE_SCALE = 100.0      # edge feature = latency / 100 ms
 
 
-# --------------------------------------------------------------------------- rng state helpers
-def encode_rng_state(state: dict) -> dict:
-    """Make a numpy ``bit_generator.state`` dict safe for ``torch.load(weights_only=True)``.
-
-    Every Python ``int`` becomes a decimal string (PCG64's 128-bit integers do not fit int64);
-    :func:`decode_rng_state` turns them back. Other values are kept as they are.
-    """
-    def enc(v: Any) -> Any:
-        if isinstance(v, dict):
-            return {k: enc(x) for k, x in v.items()}
-        if isinstance(v, bool):
-            return v
-        if isinstance(v, (int, np.integer)):
-            return str(int(v))
-        if isinstance(v, np.ndarray):  # e.g. MT19937's key array
-            return {"__ndarray__": [str(int(x)) for x in v.ravel()], "dtype": str(v.dtype)}
-        return v
-
-    return enc(state)
-
-
-def decode_rng_state(state: dict) -> dict:
-    """Inverse of :func:`encode_rng_state`."""
-    def dec(k: str | None, v: Any) -> Any:
-        if isinstance(v, dict):
-            if "__ndarray__" in v:
-                return np.array([int(x) for x in v["__ndarray__"]], dtype=v["dtype"])
-            return {kk: dec(kk, x) for kk, x in v.items()}
-        if isinstance(v, str) and k != "bit_generator":
-            return int(v)
-        return v
-
-    return dec(None, state)
-
-
-# --------------------------------------------------------------------------- topology helpers
-def link_radius(edge_radius: float, radius_nodes: int, num_nodes: int) -> float:
-    """Connection radius of a ``num_nodes`` graph: ``edge_radius`` up to ``radius_nodes`` nodes
-    (exactly: no arithmetic on it), ``edge_radius * sqrt(radius_nodes / num_nodes)`` above;
-    ``radius_nodes = 0`` keeps ``edge_radius`` at every size."""
-    if radius_nodes <= 0 or num_nodes <= radius_nodes:
-        return edge_radius
-    return edge_radius * math.sqrt(radius_nodes / num_nodes)
-
-
-def _euclidean_mst(dist: np.ndarray) -> np.ndarray:
-    """Prim's algorithm on a dense distance matrix; returns ``[n-1, 2]`` pairs ``(u < v)``."""
-    n = dist.shape[0]
-    if n <= 1:
-        return np.zeros((0, 2), dtype=np.int64)
-    in_tree = np.zeros(n, dtype=bool)
-    in_tree[0] = True
-    best = dist[0].copy()
-    best[0] = np.inf
-    parent = np.zeros(n, dtype=np.int64)
-    pairs = np.empty((n - 1, 2), dtype=np.int64)
-    for k in range(n - 1):
-        j = int(np.argmin(best))
-        pairs[k] = (min(parent[j], j), max(parent[j], j))
-        in_tree[j] = True
-        best[j] = np.inf
-        upd = (dist[j] < best) & ~in_tree
-        best[upd] = dist[j][upd]
-        parent[upd] = j
-    return pairs
-
-
-def _shortest_rows(n: int, pairs: np.ndarray, weights: np.ndarray, sources: np.ndarray
-                   ) -> np.ndarray:
-    """Shortest-path lengths from each of ``sources`` to all ``n`` nodes (undirected graph).
-
-    Shapes:
-        - **input:** pairs :math:`[E, 2]`, weights :math:`[E]`, sources :math:`[S]`
-        - **output:** :math:`[S, n]`
-    """
-    if _shortest_path is not None:
-        m = _csr_matrix((weights, (pairs[:, 0], pairs[:, 1])), shape=(n, n))
-        return np.asarray(_shortest_path(m, method="D", directed=False, indices=sources),
-                          dtype=np.float64).reshape(len(sources), n)
-    d = np.full((n, n), np.inf)
-    np.fill_diagonal(d, 0.0)
-    d[pairs[:, 0], pairs[:, 1]] = np.minimum(d[pairs[:, 0], pairs[:, 1]], weights)
-    d[pairs[:, 1], pairs[:, 0]] = d[pairs[:, 0], pairs[:, 1]]
-    for k in range(n):  # Floyd-Warshall, O(n^3) vectorised per pivot
-        np.minimum(d, d[:, k:k + 1] + d[k:k + 1, :], out=d)
-    return d[sources]
-
-
-# --------------------------------------------------------------------------- environment
 class GraphDeployEnv(gym.Env):
     r"""Service deployment on a random edge/cloud network, one request per step.
 
-    **Topology** (new each episode, drawn from ``self.np_random``): ``num_nodes - num_cloud`` edge
-    nodes uniform in the unit square, linked when closer than the connection radius
-    :attr:`link_radius` (``edge_radius``, shrinking above ``radius_nodes`` nodes so the average
-    degree stays bounded) and along a Euclidean minimum spanning tree, link latency
-    ``100 ms * distance + 1 ms``; each cloud node is linked to 1-2 random edge gateways with latency uniform in 40-60 ms. Latency between two
-    nodes is the shortest-path latency. Edge nodes have cpu and memory capacity uniform in
-    ``[0.5, 1.0]``, cloud nodes 8.0. Node order: edge nodes first, then the ``num_cloud`` cloud
-    nodes (the last indices). Cloud nodes are drawn at ``x = 1.3`` (right of the square).
+    **Topology** (new each episode, drawn from ``self.np_random``; :mod:`.topology`): edge
+    nodes in the unit square linked within :attr:`link_radius` and along a spanning tree, then the
+    ``num_cloud`` cloud nodes (the last indices) behind edge gateways. Latency between two nodes
+    is the shortest-path latency.
 
     **Requests**: source = uniform edge node, cpu and memory demand uniform in
     ``[demand_min, demand_max]``, latency budget uniform in
@@ -176,9 +64,9 @@ class GraphDeployEnv(gym.Env):
 
     **Reward**: a feasible node (enough free cpu and memory, latency within budget) pays
     ``1 - cost`` in ``[0, 1]`` with ``cost = 0.6 * latency / budget + 0.4 * util_after``
-    (:mod:`rlpipe.envs.oracle`) and the service is deployed; an infeasible node pays ``-1`` and
-    the request is rejected. With ``action_masking=True`` the agent is expected to use
-    ``info["action_mask"]``; the environment behaves the same either way.
+    (:mod:`.oracle`) and the service is deployed; an infeasible node pays ``-1`` and
+    the request is rejected. The feasible nodes are in ``info["action_mask"]`` (used when the
+    run sets ``env.action_masking``).
 
     **Termination**: ``terminated=True`` after ``requests_per_episode`` requests or once
     ``max_rejections`` requests were rejected; ``truncated`` is always False.
@@ -190,29 +78,16 @@ class GraphDeployEnv(gym.Env):
     the oracle's best set), ``reference_action`` (lowest index of that set), ``step_summary``
     (``{"Mean Utilization", "Max Utilization"}`` of edge-node cpu utilisation after the step).
     On the terminating step also ``metrics`` (keys :attr:`metric_names`) and ``episode_trace``
-    (see ``docs/ENVIRONMENTS.md``; left out when :attr:`record_trace` is False). The trace's ``"episode"`` is a counter local to this env
-    (resets since construction); the trainer may overwrite it.
+    (see ``docs/ENVIRONMENTS.md``; left out when :attr:`record_trace` is False). The trace's
+    ``"episode"`` is a counter local to this env (resets since construction); the trainer may
+    overwrite it.
 
     Rendering is not implemented (``render_mode`` must be None): animations are drawn by the
     visualize stage from the episode traces.
 
     Args:
-        num_nodes (int): total number of nodes :math:`N` (edge + cloud).
-        num_cloud (int): number of cloud nodes (``< num_nodes``).
-        requests_per_episode (int): requests (steps) per episode.
-        max_rejections (int): the episode ends once this many requests were rejected.
-        action_masking (bool): informational; the mask is always in ``info["action_mask"]``.
-        edge_radius (float): edge nodes closer than this are linked, in graphs of up to
-            ``radius_nodes`` nodes.
-        radius_nodes (int): above this many nodes the radius shrinks as
-            ``edge_radius * sqrt(radius_nodes / num_nodes)``, so the expected number of
-            neighbours of a node (about ``pi * r^2 * num_nodes``) stays bounded as graphs grow
-            and the links grow linearly with the nodes, not with their square. 0 keeps the radius
-            fixed at every size (links then grow as ``num_nodes^2``). Graphs of up to
-            ``radius_nodes`` nodes are the same either way.
-        demand_min, demand_max (float): range of cpu and memory demands.
-        lifetime_min, lifetime_max (int): range of service lifetimes (steps).
-        latency_budget_min, latency_budget_max (float): range of latency budgets (ms).
+        **kwargs: the fields of :class:`GraphDeployConfig` (defaults and bounds are there; checked
+            on construction, errors name ``env.kwargs.<key>``).
         render_mode (None): only None is supported.
 
     Shapes:
@@ -234,58 +109,19 @@ class GraphDeployEnv(gym.Env):
     node_features = NODE_FEATURES
     config_class = GraphDeployConfig
 
-    def __init__(
-        self,
-        num_nodes: int = 20,
-        num_cloud: int = 2,
-        requests_per_episode: int = 50,
-        max_rejections: int = 10,
-        action_masking: bool = False,
-        edge_radius: float = 0.3,
-        radius_nodes: int = 20,
-        demand_min: float = 0.1,
-        demand_max: float = 0.4,
-        lifetime_min: int = 10,
-        lifetime_max: int = 40,
-        latency_budget_min: float = 20.0,
-        latency_budget_max: float = 120.0,
-        render_mode: str | None = None,
-    ) -> None:
+    def __init__(self, render_mode: str | None = None, **kwargs) -> None:
         if render_mode is not None:
             raise ValueError(
                 f"GraphDeployEnv does not render (render_mode={render_mode!r}); "
                 "animations are drawn by the visualize stage from episode traces"
             )
-        checks = [
-            (num_nodes >= 1, "num_nodes must be >= 1"),
-            (0 <= num_cloud < num_nodes, "num_cloud must be >= 0 and < num_nodes"),
-            (requests_per_episode >= 1, "requests_per_episode must be >= 1"),
-            (max_rejections >= 1, "max_rejections must be >= 1"),
-            (edge_radius >= 0, "edge_radius must be >= 0"),
-            (radius_nodes >= 0, "radius_nodes must be >= 0"),
-            (0 <= demand_min <= demand_max, "need 0 <= demand_min <= demand_max"),
-            (1 <= lifetime_min <= lifetime_max, "need 1 <= lifetime_min <= lifetime_max"),
-            (0 < latency_budget_min <= latency_budget_max,
-             "need 0 < latency_budget_min <= latency_budget_max"),
-        ]
-        for ok, msg in checks:
-            if not ok:
-                raise ValueError(f"GraphDeployEnv: {msg}")
+        self.config = c = build(GraphDeployConfig, kwargs, "env.kwargs")
         self.render_mode = None
-        self.num_nodes = int(num_nodes)
-        self.num_cloud = int(num_cloud)
+        self.num_nodes = c.num_nodes
+        self.num_cloud = c.num_cloud
         self.num_edge = self.num_nodes - self.num_cloud
-        self.requests_per_episode = int(requests_per_episode)
-        self.max_rejections = int(max_rejections)
-        self.action_masking = bool(action_masking)
-        self.edge_radius = float(edge_radius)
-        self.radius_nodes = int(radius_nodes)
         #: Connection radius of edge nodes at this graph size (see ``radius_nodes``).
-        self.link_radius = link_radius(self.edge_radius, self.radius_nodes, self.num_nodes)
-        self.demand_min, self.demand_max = float(demand_min), float(demand_max)
-        self.lifetime_min, self.lifetime_max = int(lifetime_min), int(lifetime_max)
-        self.latency_budget_min = float(latency_budget_min)
-        self.latency_budget_max = float(latency_budget_max)
+        self.link_radius = link_radius(c.edge_radius, c.radius_nodes, self.num_nodes)
         #: Record and return ``info["episode_trace"]`` at episode end (set False to save memory
         #: on very long episodes with many nodes).
         self.record_trace = True
@@ -303,15 +139,6 @@ class GraphDeployEnv(gym.Env):
         self._episode = 0
         self._done = True
         self._t = 0
-
-    # ------------------------------------------------------------------ rng state
-    def get_rng_state(self) -> dict:
-        """``self.np_random.bit_generator.state`` with every int as a string (torch-safe)."""
-        return encode_rng_state(self.np_random.bit_generator.state)
-
-    def set_rng_state(self, state: dict) -> None:
-        """Restore a state from :meth:`get_rng_state`; the next ``reset()`` (no seed) repeats."""
-        self.np_random.bit_generator.state = decode_rng_state(state)
 
     # ------------------------------------------------------------------ public views
     @property
@@ -341,61 +168,30 @@ class GraphDeployEnv(gym.Env):
 
     # ------------------------------------------------------------------ episode generation
     def _build_topology(self) -> None:
-        rng = self.np_random
-        ne, nc, n = self.num_edge, self.num_cloud, self.num_nodes
-        pos_e = rng.uniform(0.0, 1.0, size=(ne, 2))
-        diff = pos_e[:, None, :] - pos_e[None, :, :]
-        dist = np.sqrt(np.einsum("ijk,ijk->ij", diff, diff))
-        adj = dist <= self.link_radius
-        mst = _euclidean_mst(dist)
-        adj[mst[:, 0], mst[:, 1]] = True
-        iu, ju = np.nonzero(np.triu(adj, 1))
-        edge_pairs = np.stack([iu, ju], axis=1).astype(np.int64)
-        edge_lat = EDGE_LATENCY_PER_UNIT * dist[iu, ju] + EDGE_LATENCY_BASE
-
-        cpu_cap = np.full(n, CLOUD_CAPACITY)
-        mem_cap = np.full(n, CLOUD_CAPACITY)
-        cpu_cap[:ne] = rng.uniform(*EDGE_CAPACITY, size=ne)
-        mem_cap[:ne] = rng.uniform(*EDGE_CAPACITY, size=ne)
-
-        cloud_pairs, cloud_lat = [], []
-        for c in range(nc):
-            k = min(int(rng.integers(1, 3)), ne)
-            gws = np.sort(rng.choice(ne, size=k, replace=False))
-            lats = rng.uniform(*CLOUD_LATENCY, size=k)
-            for g, lat in zip(gws, lats):
-                cloud_pairs.append((int(g), ne + c))
-                cloud_lat.append(float(lat))
-        pairs = np.concatenate([edge_pairs, np.asarray(cloud_pairs, dtype=np.int64).reshape(-1, 2)])
-        link_lat = np.concatenate([edge_lat, np.asarray(cloud_lat, dtype=np.float64)])
-
-        pos = np.empty((n, 2))
-        pos[:ne] = pos_e
-        pos[ne:, 0] = CLOUD_X
-        pos[ne:, 1] = (np.arange(nc) + 1.0) / (nc + 1.0)
-
-        self._pos = pos
-        self._pairs = pairs
-        self._link_lat = link_lat
-        self._cpu_cap, self._mem_cap = cpu_cap, mem_cap
-        self._inv_cpu_cap, self._inv_mem_cap = 1.0 / cpu_cap, 1.0 / mem_cap
-        edges = np.concatenate([link_lat, link_lat]).astype(np.float32)[:, None] / EDGE_FEATURE_SCALE
-        links = np.concatenate([pairs, pairs[:, ::-1]]).astype(np.int64)
+        net = draw_network(self.np_random, self.num_edge, self.num_cloud, self.link_radius)
+        self._pos = net.positions
+        self._pairs = net.pairs
+        self._link_lat = net.latency
+        self._cpu_cap, self._mem_cap = net.cpu_cap, net.mem_cap
+        self._inv_cpu_cap, self._inv_mem_cap = 1.0 / net.cpu_cap, 1.0 / net.mem_cap
+        lat = net.latency
+        edges = np.concatenate([lat, lat]).astype(np.float32)[:, None] / EDGE_FEATURE_SCALE
+        links = np.concatenate([net.pairs, net.pairs[:, ::-1]]).astype(np.int64)
         links = np.ascontiguousarray(links)
         self._obs_edges, self._obs_links = edges, links
 
     def _draw_requests(self) -> None:
-        rng = self.np_random
-        r = self.requests_per_episode + 1  # one spare request for the final observation
+        rng, c = self.np_random, self.config
+        r = c.requests_per_episode + 1  # one spare request for the final observation
         self._req_src = rng.integers(0, self.num_edge, size=r)
-        self._req_cpu = rng.uniform(self.demand_min, self.demand_max, size=r)
-        self._req_mem = rng.uniform(self.demand_min, self.demand_max, size=r)
-        self._req_budget = rng.uniform(self.latency_budget_min, self.latency_budget_max, size=r)
-        self._req_life = rng.integers(self.lifetime_min, self.lifetime_max + 1, size=r)
+        self._req_cpu = rng.uniform(c.demand_min, c.demand_max, size=r)
+        self._req_mem = rng.uniform(c.demand_min, c.demand_max, size=r)
+        self._req_budget = rng.uniform(c.latency_budget_min, c.latency_budget_max, size=r)
+        self._req_life = rng.integers(c.lifetime_min, c.lifetime_max + 1, size=r)
         # Shortest-path latencies, only from the sources this episode uses (identical values to
         # an all-pairs computation, far cheaper for large graphs).
         sources = np.unique(self._req_src)
-        self._lat_rows = _shortest_rows(self.num_nodes, self._pairs, self._link_lat, sources)
+        self._lat_rows = shortest_rows(self.num_nodes, self._pairs, self._link_lat, sources)
         self._src_row = np.full(self.num_edge, -1, dtype=np.int64)
         self._src_row[sources] = np.arange(len(sources))
 
@@ -505,7 +301,8 @@ class GraphDeployEnv(gym.Env):
             self._trace_steps.append((a, reward, feasible, self._cur_best, util))
 
         self._t = t + 1
-        terminated = self._t >= self.requests_per_episode or self._rejected >= self.max_rejections
+        c = self.config
+        terminated = self._t >= c.requests_per_episode or self._rejected >= c.max_rejections
         self._prepare()
         info = self._mask_info()
         info["valid"] = feasible
@@ -565,25 +362,27 @@ class GraphDeployEnv(gym.Env):
         """Kind index per node of an observation: 0 edge, 1 cloud (:data:`NODE_KIND_NAMES`)."""
         return np.asarray(obs.nodes[:, IS_CLOUD_COLUMN] > 0.5, dtype=np.int64)
 
-    def probe_states(self, n: int, seed: int) -> list[ProbeState]:
-        """Fixed states for captures: :func:`make_probe` with this environment's settings."""
-        from rlpipe.envs.graph_deploy_probes import make_probe
+    def probe_states(self, n: int, seed: int, warmup_steps: int = 10) -> list[ProbeState]:
+        """``n`` fixed states for captures: a fresh environment of these settings reset with
+        ``seed + i``, then loaded by ``warmup_steps`` oracle decisions (the last state before the
+        episode would end, if it ends sooner). Each state's ``reference`` is the oracle's best
+        set, ``node_kinds`` 0 edge / 1 cloud, ``node_values`` ``{"utilization": float32 [N]
+        (cpu), "is_source": float32 [N]}``; all arrays are copies."""
+        env = GraphDeployEnv(**asdict(self.config))
+        env.record_trace = False
+        probes = reference_walk(env, n, seed, warmup_steps, env._probe)
+        env.close()
+        return probes
 
-        return make_probe(self.settings, n, seed)
-
-    @property
-    def settings(self) -> dict:
-        """The constructor's keyword arguments (a fresh environment of the same kind)."""
-        return {
-            "num_nodes": self.num_nodes, "num_cloud": self.num_cloud,
-            "requests_per_episode": self.requests_per_episode,
-            "max_rejections": self.max_rejections, "edge_radius": self.edge_radius,
-            "radius_nodes": self.radius_nodes,
-            "demand_min": self.demand_min, "demand_max": self.demand_max,
-            "lifetime_min": self.lifetime_min, "lifetime_max": self.lifetime_max,
-            "latency_budget_min": self.latency_budget_min,
-            "latency_budget_max": self.latency_budget_max,
-        }
+    def _probe(self, obs, info) -> ProbeState:
+        is_source = np.zeros(self.num_nodes, dtype=np.float32)
+        is_source[self.source] = 1.0
+        return ProbeState(
+            obs=spaces.GraphInstance(obs.nodes.copy(), np.array(obs.edges), np.array(obs.edge_links)),
+            reference=np.array(info["oracle_best"], dtype=bool),
+            node_kinds=self._is_cloud.astype(np.int64),
+            node_values={"utilization": self.utilization.astype(np.float32), "is_source": is_source},
+        )
 
     def render(self):
         """Not implemented: animations come from ``info["episode_trace"]`` (visualize stage)."""

@@ -2,7 +2,7 @@
 # Parallel experiments with DVC's queue, scripted end to end (a demo, not a test; the same flow is
 # tested with tiny params in tests/dvc/test_dvc_queue.py).
 #
-#   source .venv/bin/activate && bench/demo_queue.sh
+#   source .venv/bin/activate && scripts/demo_queue.sh
 #
 # Builds a throwaway git + DVC repository from this checkout's pipeline files (dvc.yaml,
 # params.yaml, stages/, src/, .dvc/config) in a temporary folder, trains a short baseline with

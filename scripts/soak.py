@@ -1,7 +1,7 @@
 """Soak test (not a unit test): SIGKILL the train stage at random moments, many times over one
 small run, rerun it after every kill, and compare the end result with an uninterrupted run.
 
-    python bench/soak.py [--kills 20] [--episodes 400] [--seed N] [--dvc] [--keep]
+    python scripts/soak.py [--kills 20] [--episodes 400] [--seed N] [--dvc] [--keep]
 
 1. Reference: ``python stages/train.py`` once, uninterrupted, in its own folder.
 2. Victim: the same command (``dvc repro train`` in a temporary git + DVC repository with
@@ -22,7 +22,6 @@ is killed in turn, or it runs to completion with exit 0. Prints one line per kil
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import random
 import shutil
@@ -42,7 +41,7 @@ import torch  # noqa: E402
 import yaml  # noqa: E402
 
 from rlpipe import checkpoints as ckpt  # noqa: E402
-from tests.helpers import TINY_PARAMS, deep_update, dvc, make_dvc_repo, project_params  # noqa: E402
+from devkit.runs import TINY_PARAMS, deep_update, make_dvc_repo, project_params  # noqa: E402
 
 LOGS = ("episodes.csv", "updates.csv", "steps.csv")
 
