@@ -28,7 +28,7 @@ from __future__ import annotations
 import dataclasses
 import time
 
-from bench_common import QUICK_AGENT, QUICK_ENV, Result, fmt_runs, median, say
+from bench_common import Result, fmt_runs, median, say
 
 NAME = "dense"
 TITLE = "dense: GAT kernels (dense for small graphs, CSR for large) vs PyG's layers"
@@ -162,13 +162,13 @@ def crossover(sizes, reps: int, batch: int = 100) -> list[dict]:
             _set_path(agent, path)
             batches[path] = agent.collate(obs)
 
-        def fb(path):
+        def fb(path, agent=agent, batches=batches, actions=actions):
             _set_path(agent, path)
             b = agent.select(batches[path], torch.arange(batch))   # fresh per-batch caches
             d = agent.distribution(b)
             (d.log_prob(actions).mean() + agent.value(b).pow(2).mean()).backward()
 
-        def fw8(path):
+        def fw8(path, agent=agent, batches=batches):
             _set_path(agent, path)
             b = agent.select(batches[path], torch.arange(8))
             with torch.no_grad():
@@ -180,8 +180,8 @@ def crossover(sizes, reps: int, batch: int = 100) -> list[dict]:
             fb(p), fw8(p)
         for r in range(reps):
             for p in (("dense", "csr") if r % 2 == 0 else ("csr", "dense")):
-                t[("fb", p)].append(_cpu(lambda: fb(p)))
-                t[("fw", p)].append(_cpu(lambda: fw8(p), 5))
+                t[("fb", p)].append(_cpu(lambda p=p: fb(p)))
+                t[("fw", p)].append(_cpu(lambda p=p: fw8(p), 5))
         row = {"n": n, "edges": sum(len(o.edge_links) for o in obs) / batch}
         row.update({f"{k}_{p}": 1e3 * median(v) for (k, p), v in t.items()})
         rows.append(row)
@@ -217,7 +217,6 @@ def sgemm_rate(m: int, k: int, n: int, reps: int = 30) -> float:
 
 
 def floor(params, agent, rollout, rng_state, algorithm, reps: int) -> dict:
-    import torch
 
     p = params.agent
     batch = agent.batch_store(rollout.observations)

@@ -227,7 +227,7 @@ def run(res: Result, quick: bool) -> None:
                         f"{big[pol]['deployment_accuracy']:.3f} | - |")
     res.body += [
         "",
-        f"Per seed, final accuracy: " + "; ".join(
+        "Per seed, final accuracy: " + "; ".join(
             f"GAT-{a.upper()} " + ", ".join(f"{x:.3f}" for x in acc[a]) for a in ("ppo", "a2c")) +
         ". Zero-shot: " + "; ".join(
             f"GAT-{a.upper()} " + ", ".join(f"{x:.3f}" for x in zs[a]) for a in ("ppo", "a2c")) + ".",

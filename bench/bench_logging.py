@@ -19,7 +19,6 @@ import json
 import tempfile
 import time
 from collections import defaultdict
-from dataclasses import replace
 from pathlib import Path
 
 from bench_common import (QUICK_AGENT, QUICK_ENV, Result, fmt_runs, median, params_from_dict,

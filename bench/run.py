@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         say(f"== {name}: {title}")
         t0 = time.perf_counter()
         try:
-            res = run_benchmark(name, title, lambda r: getattr(mod, func)(r, args.quick), args.quick)
+            res = run_benchmark(name, title, lambda r, mod=mod, func=func: getattr(mod, func)(r, args.quick), args.quick)
         except Exception:  # noqa: BLE001 - report and go on with the others
             traceback.print_exc()
             say(f"{name}: FAILED after {time.perf_counter() - t0:.0f} s")

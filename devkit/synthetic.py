@@ -184,7 +184,7 @@ def graph_trace(episode: int, num_nodes: int, steps: int, num_cloud: int = 2, se
     pos = rng.random((num_nodes, 2))
     out_steps = []
     util = rng.random(num_nodes) * 0.3
-    for k in range(steps):
+    for _k in range(steps):
         util = np.clip(util + rng.normal(0.02, 0.05, num_nodes), 0, 1)
         action = int(rng.integers(0, num_nodes))
         reference = sorted({int(x) for x in rng.integers(0, num_nodes, 2)})

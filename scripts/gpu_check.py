@@ -98,7 +98,7 @@ def main() -> int:
             base = deep_update(deep_update(TINY_PARAMS, COMMON), case)
             if "env" in case:  # another environment: not the tiny graph settings
                 base = with_env(base, case["env"])
-            on = lambda dev, **t: deep_update(base, {"train": {"device": dev, **t}})  # noqa: E731
+            on = lambda dev, base=base, **t: deep_update(base, {"train": {"device": dev, **t}})  # noqa: E731
             d = {k: Path(tmp) / name / k for k in ("cuda", "cuda-again", "cuda-cpu", "cpu")}
             runs = {
                 "cuda": train(d["cuda"], on(DEVICE)),

@@ -73,7 +73,7 @@ def test_queued_experiments_run_in_parallel_from_the_locked_checkpoint(repo: Pat
     assert states == {n: "Success" for n in RUNS}, (states, logs)
     assert seen_running_together, f"the two queued experiments never ran at the same time: {history}"
 
-    for name, text in logs.items():
+    for text in logs.values():
         assert re.findall(r"Running stage '(\w+)'", text) == ["train", "summarize", "visualize"]
         assert (f"resumed from checkpoints/ckpt_ep{base_episodes:06d}.pt at episode {base_episodes}"
                 in text), text

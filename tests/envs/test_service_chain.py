@@ -204,7 +204,7 @@ def test_rejections_end_the_episode_and_slots_are_released():
     env = ServiceChainEnv(lifetime_min=2, lifetime_max=2, chains_per_episode=30)
     obs, info = env.reset(seed=0)
     placed = []
-    for t in range(10):
+    for _t in range(10):
         a = reference_action(info)
         placed.append(a if obs.nodes[a, 6] > 0.5 else None)
         obs, _, _, _, info = env.step(a)

@@ -29,11 +29,11 @@ class MetricsHook(Hook):
     TensorBoard does). Contract: docs/FILES.md."""
 
     def __init__(self, directory: Path, write_interval: int | str, step_log_interval: int,
-                 wandb: WandbConfig = WandbConfig()):
+                 wandb: WandbConfig | None = None):
         self.directory = Path(directory)
         self.write_interval_setting = write_interval
         self.step_interval = step_log_interval
-        self.wandb_settings = wandb
+        self.wandb_settings = wandb if wandb is not None else WandbConfig()
         self.episodes: CSVLog | None = None
         self.updates: CSVLog | None = None
         self.steps: CSVLog | None = None

@@ -9,9 +9,12 @@ from __future__ import annotations
 import contextlib
 import os
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping, Sequence
 
 from rlpipe.io_utils import atomic_write_text, with_filename
+
+if TYPE_CHECKING:  # the streams' type only (scalar_sinks imports this module)
+    from rlpipe.hooks.scalar_sinks import ScalarStream
 
 
 def format_cell(value: Any) -> str:

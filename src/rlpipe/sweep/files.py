@@ -98,7 +98,7 @@ def apply_snapshot(root: str | os.PathLike, files: Files, listing: Sequence[str]
         path = root / rel
         if str(path) not in keep:
             path.unlink()
-    for dirpath, dirnames, filenames in os.walk(root, topdown=False):
+    for dirpath, _dirnames, _filenames in os.walk(root, topdown=False):
         if Path(dirpath) != root and not os.listdir(dirpath):
             os.rmdir(dirpath)
 
