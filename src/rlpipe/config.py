@@ -271,6 +271,22 @@ def ray_address(key: str, v: str) -> None:
 
 
 @dataclass(frozen=True)
+class ObjectiveConfig:
+    """``sweep.objective``: what a search optimizes and which way (see rlpipe.sweep.objective)."""
+
+    #: final_reward (mean Cumulative Reward of the last sweep.window episodes) or accuracy.
+    metric: str = _field("final_reward")
+    #: maximize or minimize.
+    direction: str = _field("maximize", one_of("maximize", "minimize"))
+
+    def validate(self, s: str) -> None:
+        from rlpipe.sweep.objective import METRICS
+
+        _check(self.metric in METRICS, f"{s}.metric", f"must be one of {', '.join(METRICS)}",
+               self.metric)
+
+
+@dataclass(frozen=True)
 class SweepConfig:
     """``sweep``: seeds x grid of training runs on Ray (``dvc repro sweeps/dvc.yaml``).
 
@@ -297,6 +313,26 @@ class SweepConfig:
     max_retries: int = _field(2, in_range(0, 100))
     #: final reward and accuracy: the mean of a trial's last N episodes.
     window: int = _field(50, in_range(1, 1_000_000))
+    #: grid = every grid point x seeds; optuna = `trials` settings drawn from `space` x seeds.
+    search: str = _field("grid", one_of("grid", "optuna"))
+    #: optuna: settings (study trials) to try in all, each over every seed.
+    trials: int = _field(20, in_range(1, 100_000))
+    #: optuna: dotted training key -> {low, high, log} (floats; ints when both bounds are ints)
+    #: or a list of choices.
+    space: dict = _field({})
+    #: optuna: tpe, random or qmc; seeded with sampler_seed.
+    sampler: str = _field("tpe", one_of("tpe", "random", "qmc"))
+    sampler_seed: int = _field(0, in_range(0, 2**32 - 1))
+    #: optuna: median, successive_halving or none.
+    pruner: str = _field("median", one_of("median", "successive_halving", "none"))
+    #: no pruning before this episode (median: warm-up steps; successive_halving: min resource).
+    pruner_warmup: int = _field(0, non_negative)
+    #: median: settings that must finish before any is pruned.
+    pruner_startup_trials: int = _field(2, non_negative)
+    #: episodes between intermediate reports; 0 = at each checkpoint (checkpoint.interval).
+    report_every: int = _field(0, non_negative)
+    #: what the search optimizes (and how settings are ranked into best_params.yaml).
+    objective: ObjectiveConfig = _field(ObjectiveConfig())
 
     def validate(self, s: str) -> None:
         _check(len(self.seeds) > 0, f"{s}.seeds", "must list at least one seed, e.g. [0, 1, 2]",
@@ -314,6 +350,14 @@ class SweepConfig:
                    "must be a non-empty list of values, e.g. [0.001, 0.003]", values)
             texts = [json.dumps(v, sort_keys=True) for v in values]
             _check(len(set(texts)) == len(texts), key, "must not repeat a value", values)
+        if self.search == "optuna":
+            from rlpipe.sweep.space import check_space
+
+            _check(bool(self.space), f"{s}.space", "must name at least one key to search, e.g. "
+                   "{train.actor_lr: {low: 0.0001, high: 0.01, log: true}}", self.space)
+            _check(not self.grid, f"{s}.grid", "must be {} when search is optuna (the space "
+                   "replaces it)", self.grid)
+            check_space(s, self.space, TRAIN_SECTIONS)
 
 
 @dataclass(frozen=True)
