@@ -71,6 +71,7 @@ class Feed(Protocol):
     """Where a search's trials come from (:class:`rlpipe.sweep.search.Search`)."""
 
     search: dict                       # run_trial's ``search`` argument
+    width: int                         # trials per setting (seeds): asked when that many CPUs are free
 
     def more(self) -> list[Trial]: ...                     # trials to queue now ([]: none)
     def on_reports(self, reports: list) -> set[str]: ...   # -> trial ids to stop (pruned)
@@ -241,8 +242,10 @@ class Driver:
         running: dict[Any, tuple[Trial, int, float]] = {}
         while True:
             limit = self._limit()
-            if self.feed is not None and not queue and len(running) < limit:
-                new = self.feed.more()  # a search asks for a setting when a CPU is free
+            free = limit - len(running)
+            if self.feed is not None and not queue and (
+                    free >= self.feed.width or (free > 0 and not running)):
+                new = self.feed.more()  # a search asks for a setting when all its seeds can run
                 self._add(new)
                 queue.extend(new)
             while queue and len(running) < limit:

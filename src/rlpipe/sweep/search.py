@@ -151,6 +151,7 @@ class Search:
         self.metric = metric(cfg.objective.metric)
         self.dists = to_optuna(cfg.space)
         self.search = {"metric": self.metric.name, "window": cfg.window, "every": cfg.report_every}
+        self.width = len(cfg.seeds)
         self.groups: dict[int, Group] = {}
         self.of_seed: dict[str, Group] = {}
         self.resumed: list[Trial] = []
