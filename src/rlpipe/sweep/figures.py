@@ -108,7 +108,16 @@ def learning_curves(episodes: pd.DataFrame, order: Sequence[str], window: int, p
             ax.set_title(f"{name}: mean across seeds, 95% CI band")
             if ax.get_legend() is not None:
                 ax.get_legend().set_title("setting")
+        crowded = len(order) > 3 or max((len(s) for s in order), default=0) > 30
+        legends = [ax for ax in axes[0] if ax.get_legend() is not None]
         fig.tight_layout()
+        if crowded and legends:  # one legend, under the panels, not over the curves
+            handles = legends[-1].get_legend().legend_handles
+            labels = [t.get_text() for t in legends[-1].get_legend().get_texts()]
+            for ax in legends:
+                ax.get_legend().remove()
+            fig.legend(handles, labels, title="setting", loc="upper center", frameon=False,
+                       bbox_to_anchor=(0.5, 0.0), ncol=2 if len(labels) > 3 else 1)
         _save(fig, path)
         plt.close(fig)
 

@@ -28,9 +28,11 @@ from their checkpoints, with the values its seeds had reported (``reports.json``
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -155,7 +157,18 @@ class Search:
         self.groups: dict[int, Group] = {}
         self.of_seed: dict[str, Group] = {}
         self.resumed: list[Trial] = []
-        self._resume()
+        self.optuna_s, self.optuna_calls = 0.0, 0  # time in Optuna (its journal writes included)
+        with self._optuna():
+            self._resume()
+
+    @contextlib.contextmanager
+    def _optuna(self):
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.optuna_s += time.perf_counter() - t0
+            self.optuna_calls += 1
 
     # ------------------------------------------------------------------ building trials
     def _group(self, number: int, optuna_trial: Any, params: dict) -> Group:
@@ -209,7 +222,8 @@ class Search:
             return out
         if self.asked() >= self.cfg.trials:
             return []
-        ot = self.study.ask(self.dists)
+        with self._optuna():
+            ot = self.study.ask(self.dists)
         group = self._group(ot.number, ot, ot.params)
         self.say(f"asked trial t{ot.number:03d} ({group.seeds[0].label.split(': ', 1)[1]})")
         return list(group.seeds)
@@ -234,8 +248,10 @@ class Search:
             vals = [v for v in group.values[step].values() if v is not None]
             if not vals:
                 continue
-            group.trial.report(sum(vals) / len(vals), step)
-            if group.trial.should_prune():
+            with self._optuna():
+                group.trial.report(sum(vals) / len(vals), step)
+                prune = group.trial.should_prune()
+            if prune:
                 group.pruned = True
                 self.say(f"trial t{group.number:03d} pruned at episode {step}: "
                          f"{self.metric.name} {sum(vals) / len(vals):.4g} (mean of {n} seeds)")
@@ -246,7 +262,8 @@ class Search:
         group = self.of_seed[outcome.trial.trial_id]
         group.ended[outcome.trial.trial_id] = outcome.status
         if len(group.ended) == len(group.seeds):
-            self._tell(group)
+            with self._optuna():
+                self._tell(group)
 
     def _tell(self, group: Group) -> None:
         from optuna.trial import TrialState

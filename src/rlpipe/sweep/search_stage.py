@@ -7,6 +7,7 @@ after its retries (a rerun resumes it).
 """
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Callable
 
@@ -52,7 +53,9 @@ def run_search(params: Params, out_dir: Path, say: Say, warn: Say) -> int:
     check_objective(params)
     trials_dir = out_dir / records.TRIALS_DIR
     sid = study_id(params, cfg)
+    t0 = time.perf_counter()
     study = open_study(trials_dir, sid, cfg, say)
+    open_s = time.perf_counter() - t0
     search = Search(study, params, cfg, sid, trials_dir, say)
     keep = [*search.trial_ids(), journal_name(sid), journal_name(sid) + ".lock"]
     for name in records.remove_stale(trials_dir, keep):
@@ -66,6 +69,9 @@ def run_search(params: Params, out_dir: Path, say: Say, warn: Say) -> int:
     todo = search.more() if search.resumed else []
     if todo or search.asked() < cfg.trials:
         run_pending(params, todo, trials_dir, say, feed=search)
+    asked = max(1, search.asked())
+    say(f"optuna: opening the study {open_s:.2f} s; {search.optuna_calls} ask/report/tell calls "
+        f"{search.optuna_s:.2f} s ({1000 * search.optuna_s / asked:.0f} ms per trial)")
     shown = search.seeds_with(("complete", "pruned"))
     if shown:
         write_results(out_dir, [t for g in sorted(search.groups.values(), key=lambda g: g.number)
