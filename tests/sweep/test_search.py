@@ -147,3 +147,23 @@ def test_a_pruned_trial_stops_with_its_checkpoint_and_resumes_identically(tmp_pa
     assert sorted(read_reports(home.root)) == [4, 8, 12, 16]
     assert_same_run(home.root, reference)
     assert not math.isnan(expected[16])
+
+
+@pytest.mark.parametrize("sweep, message", [
+    ({"objective": {"metric": "accuracy"}},
+     "sweep: error in params: sweep.objective.metric: accuracy is not reported by CartPole-v1"),
+    ({"space": {"train.actor_lrr": {"low": 0.001, "high": 0.01}}},
+     "sweep: error in params: sweep.space.train.actor_lrr: train.actor_lrr: unknown key"),
+    ({"space": {"train.actor_lr": {"low": 0.001, "high": 0.01, "dist": "beta"}}},
+     "sweep: error in params: sweep.space.train.actor_lr: unknown distribution key 'dist'"),
+])
+def test_the_stage_refuses_bad_search_params_before_any_trial(tmp_path, sweep, message):
+    from tests.sweep.sweep_helpers import run_sweep, write_sweep_params
+
+    write_sweep_params(tmp_path / "params.yaml", {"sweep": {
+        "search": "optuna", "trials": 2, "space": {"train.actor_lr": [0.001, 0.01]}, **sweep}})
+    proc = run_sweep(tmp_path)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith(message), proc.stderr
+    assert not (tmp_path / "sweeps").exists()  # no trial started, no study file written
