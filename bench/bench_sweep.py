@@ -19,6 +19,12 @@ into the first trial (a new worker process imports torch) and the later ones (th
 reused), from each attempt's driver-side seconds minus the run's own wall_seconds (run.json).
 Also reported: Ray start-up and the bytes each trial sent home. Repetitions are interleaved.
 
+Optuna's overhead (``sweep.search: optuna``): the same trials as a study of ``--trials`` settings
+(one seed each, one choice of ``train.actor_lr``, median pruner, a report at every checkpoint),
+1 at a time; the stage's own count of the time its driver spent in Optuna (ask, report,
+should_prune, tell, each a journal write + fsync) per trial, the study's opening, and the trial
+phase per trial against the grid's 1-at-a-time run.
+
     python bench/run.py --only sweep [--quick]
 """
 from __future__ import annotations
@@ -103,6 +109,26 @@ def ray_sweep(work: Path, params: dict) -> dict:
     return {"wall": wall, "start": start, "trials": trials_s, "attempts": attempts}
 
 
+def search_params(quick: bool, trials: int) -> dict:
+    params = params_dict(quick, trials, 1)
+    params["sweep"].update({"search": "optuna", "trials": trials, "seeds": [0],
+                            "space": {"train.actor_lr": [0.0003]}, "pruner": "median"})
+    return params
+
+
+def search_sweep(work: Path, params: dict) -> dict:
+    write_yaml(work / "params.yaml", params)
+    p = subprocess.run([PYTHON, STAGE, "--params", "params.yaml", "--out", "out"], cwd=work,
+                       capture_output=True, text=True, timeout=3600, env=tool_env())
+    if p.returncode != 0:
+        raise RuntimeError(f"search failed ({p.returncode}):\n{p.stdout}\n{p.stderr}")
+    m = re.search(r"optuna: opening the study ([\d.]+) s; (\d+) ask/report/tell calls ([\d.]+) s",
+                  p.stdout)
+    trials_s = float(re.search(r"trials? ran in ([\d.]+) s", p.stdout).group(1))
+    return {"open": float(m.group(1)), "calls": int(m.group(2)), "optuna": float(m.group(3)),
+            "trials": trials_s}
+
+
 def concurrency(r: dict) -> float:
     """Mean number of trials running at once: their summed worker time over the time from the
     first start to the last end (2.0 = always two at once)."""
@@ -131,6 +157,16 @@ def run(res: Result, quick: bool) -> None:
                         f"Ray start {r['start']:.1f} s, stage {r['wall']:.1f} s")
             finally:
                 shutil.rmtree(work, ignore_errors=True)
+
+    searches = []
+    for rep in range(reps):
+        work = Path(tempfile.mkdtemp(prefix="bench-sweep-search-"))
+        try:
+            searches.append(search_sweep(work, search_params(quick, n)))
+            say(f"sweep: optuna study, 1 at a time: trials {searches[-1]['trials']:.1f} s, "
+                f"in Optuna {searches[-1]['optuna']:.2f} s")
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
 
     plain_s = [sum(t) for t in plain]
     seq_s = [r["trials"] for r in seq]
@@ -176,6 +212,12 @@ def run(res: Result, quick: bool) -> None:
         f"torch), later trials median {median(laters) if laters else float('nan'):.2f} s",
         f"- bytes each trial sent home (checkpoints + logs, every checkpoint): median "
         f"{median(bytes_out) / 1e6:.2f} MB",
+        f"- optuna study of the same {n} trials (1 seed each, median pruner, a report per "
+        f"checkpoint), 1 at a time: trials {fmt_runs([r['trials'] for r in searches], '{:.1f}')} s; "
+        f"time in Optuna (ask/report/should_prune/tell, journal writes) "
+        f"{fmt_runs([r['optuna'] for r in searches], '{:.2f}')} s over "
+        f"{fmt_runs([r['calls'] for r in searches], '{:d}')} calls; opening the study "
+        f"{fmt_runs([r['open'] for r in searches], '{:.2f}')} s",
         "",
         "The ratios compare the trial phase only: Ray's start-up (a few seconds, once per sweep) "
         "and the aggregation are listed above and not in them. Two trials at a time can only be "
@@ -189,5 +231,10 @@ def run(res: Result, quick: bool) -> None:
               f">= {TARGET}x", ratio >= TARGET, fmt="{:.2f}x")
     res.check("Ray overhead per trial, 1 at a time vs plain", overhead, "", None, fmt="{:.2f} s")
     res.check("trials running at once, 2 at a time (median)", median(conc), "", None, fmt="{:.2f}")
+    res.check("Optuna's overhead per trial (driver time in Optuna / trials), median",
+              median([r["optuna"] / n for r in searches]), "", None, fmt="{:.3f} s")
+    res.check("optuna study vs grid, trial phase per trial, 1 at a time (difference)",
+              (median([r["trials"] for r in searches]) - median(seq_s)) / n, "", None,
+              fmt="{:.2f} s")
     res.check("Ray overhead of a later trial (worker reused), median",
               median(laters) if laters else float("nan"), "", None, fmt="{:.2f} s")

@@ -44,6 +44,9 @@ EPISODE_GIFS_DIR = "episodes"      # inside FIGURES_DIR: one GIF (+ .json) per c
 # sweep (stage `sweep` of sweeps/dvc.yaml): relative to its output folder, sweeps/
 SWEEP_TRIALS_DIR = "trials"                       # trials/<trial id>/ = one run's folders
 SWEEP_TRIAL_META = "trial.json"                   # inside each trial folder, the driver's record
+SWEEP_TRIAL_REPORTS = "reports.json"              # inside a search trial's folder: [[step, value]]
+SWEEP_STUDY = "study-{id}.journal"               # inside trials/: the Optuna study (journal file)
+SWEEP_BEST_PARAMS = Path("best_params.yaml")      # the best setting as a params fragment
 SWEEP_EPISODES = Path("results/episodes.parquet")
 SWEEP_TRIALS_TABLE = Path("results/trials.csv")
 SWEEP_METRICS = Path("metrics.json")
@@ -54,3 +57,5 @@ SWEEP_LEARNING_CURVES = "learning_curves.png"     # inside SWEEP_FIGURES_DIR
 # deploy/policy/): the file names; the folder is the stage's --out or the --output given
 EXPORT_MODEL = "policy.onnx"
 EXPORT_METADATA = "metadata.json"  # beside the model: one exported policy per folder
+SWEEP_HISTORY = "study_history.png"               # inside SWEEP_FIGURES_DIR (search: optuna)
+SWEEP_IMPORTANCE = "param_importance.png"         # inside SWEEP_FIGURES_DIR (search: optuna)

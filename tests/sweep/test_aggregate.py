@@ -2,17 +2,19 @@
 from __future__ import annotations
 
 import json
+import math
 import statistics
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import yaml
 
 from rlpipe.config import Params
 from rlpipe.io_utils import StagedWrites
 from rlpipe.sweep.aggregate import collect, setting_metrics
-from rlpipe.sweep.figures import draw_all, figure_name, t_interval
+from rlpipe.sweep.figures import RANGES, draw_all, figure_name, t_interval
 from rlpipe.sweep.grid import expand
 from rlpipe.sweep.stage import write_results
 from tests.helpers import EPISODES, TINY_PARAMS, deep_update, write_csv
@@ -91,17 +93,32 @@ def test_t_interval():
     assert t_interval([5.0]) == (5.0, 5.0)
 
 
+def test_the_band_of_a_bounded_metric_stays_in_its_range():
+    # 2 seeds: t with 1 degree of freedom; raw [0.85 -+ 12.7 * 0.05] would leave [0, 1]
+    lo, hi = t_interval([0.8, 0.9], 0.0, 1.0)
+    assert (lo, hi) == (pytest.approx(0.85 - 12.706204736174698 * 0.05), 1.0)
+    assert t_interval([0.0, 0.3], 0.0, 1.0)[0] == 0.0
+    assert RANGES["accuracy"] == (0.0, 1.0) and RANGES["reward"] == (-math.inf, math.inf)
+
+
 def test_write_results_writes_every_output_and_readable_metrics(tmp_path):
     p, trials, _ = fake_sweep(tmp_path)
     (tmp_path / "figures").mkdir()
     (tmp_path / "figures" / "final_by_old.key.png").write_bytes(b"old")
-    write_results(tmp_path, trials, trials[:5], WINDOW, say=lambda m: None)
+    write_results(tmp_path, trials, trials[:5], p.sweep, say=lambda m: None)
     assert pq.read_table(tmp_path / "results" / "episodes.parquet").num_rows == 25
     assert (tmp_path / "results" / "trials.csv").read_text().startswith(
         "trial_id,seed,setting,train.actor_lr,train.algo,episodes,final_reward,accuracy,wall_seconds\n")
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert metrics["trials"] == {"total": 6, "finished": 5}
     assert metrics["settings"]["train.actor_lr=0.003,train.algo=ppo"]["seeds"] == 2
+    means = {k: v["final_reward"]["mean"] for k, v in metrics["settings"].items()}
+    best = max(means, key=means.get)
+    assert metrics["best"] == {"metric": "final_reward", "direction": "maximize",
+                               "value": means[best], "setting": best}
+    fragment = yaml.safe_load((tmp_path / "best_params.yaml").read_text())
+    winner = next(t for t in trials if t.label == best)
+    assert fragment == {"train": {k.split(".")[1]: v for k, v in winner.values.items()}}
     pngs = sorted(p.name for p in (tmp_path / "figures").iterdir())
     assert pngs == sorted(["learning_curves.png", figure_name("train.actor_lr"),
                            figure_name("train.algo")])
@@ -112,7 +129,7 @@ def test_write_results_writes_every_output_and_readable_metrics(tmp_path):
 
 def test_a_failed_figure_leaves_the_previous_outputs(tmp_path, monkeypatch):
     p, trials, _ = fake_sweep(tmp_path)
-    write_results(tmp_path, trials, trials, WINDOW, say=lambda m: None)
+    write_results(tmp_path, trials, trials, p.sweep, say=lambda m: None)
     before = (tmp_path / "metrics.json").read_bytes()
 
     def broken(*a, **k):
@@ -120,7 +137,7 @@ def test_a_failed_figure_leaves_the_previous_outputs(tmp_path, monkeypatch):
 
     monkeypatch.setattr("rlpipe.sweep.figures.final_by_key", broken)
     with pytest.raises(RuntimeError):
-        write_results(tmp_path, trials, trials[:2], WINDOW, say=lambda m: None)
+        write_results(tmp_path, trials, trials[:2], p.sweep, say=lambda m: None)
     assert (tmp_path / "metrics.json").read_bytes() == before
     assert not [p for p in tmp_path.rglob("*") if p.name.endswith(".tmp")]
 

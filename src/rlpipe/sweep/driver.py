@@ -22,7 +22,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Protocol
 
 from rlpipe.config import SweepConfig, fingerprint
 from rlpipe.sweep import records
@@ -38,13 +38,13 @@ class Outcome:
     """How a trial ended in this sweep run."""
 
     trial: Trial
-    status: str = "pending"             # finished | failed
+    status: str = "pending"             # finished | failed | pruned
     attempts: list[dict] = field(default_factory=list)  # this run's attempts (also in trial.json)
     error: str | None = None            # the last attempt's error
 
 
 def _trial_task(params_dict: dict, files: Files, store: Any, trial_id: str,
-                attempt: int) -> dict:
+                attempt: int, search: dict | None = None) -> dict:
     """The Ray task: one attempt of one trial on whichever node Ray picked."""
     import ray
 
@@ -56,9 +56,29 @@ def _trial_task(params_dict: dict, files: Files, store: Any, trial_id: str,
     def send(changed: Files, listing: list) -> bool:
         return ray.get(store.put.remote(trial_id, attempt, changed, listing))
 
+    def report(step: int, value: float | None) -> bool:
+        answer = ray.get(store.report.remote(trial_id, attempt, step, value))
+        if answer == "stale":
+            raise StaleAttempt("the driver started a newer attempt of this trial")
+        return answer == "go"
+
     if not ray.get(store.started.remote(trial_id, attempt, node)):
         raise StaleAttempt("the driver started a newer attempt of this trial")
-    return run_trial(params_dict, files, send, node)
+    return run_trial(params_dict, files, send, node, report, search)
+
+
+class Feed(Protocol):
+    """Where a search's trials come from (:class:`rlpipe.sweep.search.Search`)."""
+
+    search: dict                       # run_trial's ``search`` argument
+    width: int                         # trials per setting (seeds): asked when that many CPUs are free
+
+    def more(self) -> list[Trial]: ...                     # trials to queue now ([]: none)
+    def on_reports(self, reports: list) -> set[str]: ...   # -> trial ids to stop (pruned)
+    def on_outcome(self, outcome: "Outcome") -> None: ...  # a trial ended (not retrying)
+
+
+POLL_S = 0.25  # a search's driver reads the trials' reports this often
 
 
 def _first_sentence(text: str, limit: int = 200) -> str:
@@ -93,7 +113,7 @@ class Driver:
     """Runs ``trials`` on the connected Ray cluster; :meth:`run` returns their outcomes."""
 
     def __init__(self, trials: list[Trial], trials_dir: Path, cfg: SweepConfig, cluster: Cluster,
-                 say: Say):
+                 say: Say, feed: Feed | None = None):
         import ray
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
@@ -110,9 +130,16 @@ class Driver:
         self.store = ray.remote(TrialStore).options(
             num_cpus=0, max_restarts=0, scheduling_strategy=NodeAffinitySchedulingStrategy(
                 cluster.driver_node_id, soft=False)).remote(str(self.trials_dir.resolve()))
-        self.outcomes = {t.trial_id: Outcome(t) for t in trials}
-        self.history = {t.trial_id: records.past_attempts(self.trials_dir, t) for t in trials}
+        self.feed = feed
+        self.outcomes: dict[str, Outcome] = {}
+        self.history: dict[str, list[dict]] = {}
+        self._add(trials)
         self.done = 0
+
+    def _add(self, trials: list[Trial]) -> None:
+        for t in trials:
+            self.outcomes[t.trial_id] = Outcome(t)
+            self.history[t.trial_id] = records.past_attempts(self.trials_dir, t)
 
     def _store(self, method: str, *args: Any) -> Any:
         try:
@@ -137,15 +164,17 @@ class Driver:
         files = read_files(folder, trial.params.checkpoint.directory)
         self.history[tid].append({"attempt": attempt, "outcome": "running", "started": _now()})
         records.write_meta(self.trials_dir, trial, "running", self.history[tid])
-        ref = self.task.remote(trial.params.to_dict(), files, self.store, tid, attempt)
+        ref = self.task.remote(trial.params.to_dict(), files, self.store, tid, attempt,
+                               self.feed.search if self.feed else None)
         return ref, attempt, time.monotonic()
 
     def _finish_attempt(self, trial: Trial, attempt: int, started: float, result: dict | None,
                         error: str | None) -> None:
         tid = trial.trial_id
-        if error is None and result is not None and result["exit_code"] != 0:
+        pruned_at = (result or {}).get("pruned_at")
+        if error is None and result is not None and pruned_at is None and result["exit_code"] != 0:
             error = f"train exited with status {result['exit_code']}"
-        if error is None:
+        if error is None and pruned_at is None:
             run = records.read_json(records.run_json_path(self.trials_dir, trial))
             if run.get("fingerprint") != fingerprint(trial.params):
                 error = (f"the run's fingerprint {run.get('fingerprint')} is not the trial's "
@@ -154,7 +183,8 @@ class Driver:
         if node is None:  # the task died: where it ran, if it got as far as saying so
             node = self._store("node", tid, attempt)
         record = {**self.history[tid][-1], "node": node,
-                  "outcome": "finished" if error is None else "failed", "error": error,
+                  "outcome": ("pruned" if pruned_at is not None else "finished")
+                  if error is None else "failed", "error": error,
                   "seconds": round(time.monotonic() - started, 3)}
         if result is not None:  # seconds: since submission (queueing included); the worker's own:
             record["worker_started_at"] = round(result["started_at"], 3)
@@ -165,10 +195,17 @@ class Driver:
         outcome.attempts.append(record)
         outcome.error = error
         where = f"on {_node_text(record['node'])}" if record["node"] else ""
-        if error is None:
+        total = len(self.outcomes)
+        if error is None and pruned_at is not None:
+            record["pruned_at"] = pruned_at
+            outcome.status = "pruned"
+            self.done += 1
+            self.say(f"[{self.done}/{total}] trial {tid} ({trial.label}, seed {trial.seed}) "
+                     f"pruned at episode {pruned_at} {where}".rstrip())
+        elif error is None:
             outcome.status = "finished"
             self.done += 1
-            self.say(f"[{self.done}/{len(self.trials)}] trial {tid} ({trial.label}, seed "
+            self.say(f"[{self.done}/{total}] trial {tid} ({trial.label}, seed "
                      f"{trial.seed}) finished {where} in {record['worker_seconds']:.1f} s"
                      .replace("  ", " "))
         elif sum(1 for r in outcome.attempts if r["outcome"] == "failed") <= self.cfg.max_retries:
@@ -178,21 +215,51 @@ class Driver:
         else:
             outcome.status = "failed"
             self.done += 1
-            self.say(f"[{self.done}/{len(self.trials)}] trial {tid} ({trial.label}, seed "
+            self.say(f"[{self.done}/{total}] trial {tid} ({trial.label}, seed "
                      f"{trial.seed}) FAILED after {len(outcome.attempts)} attempts: {error}")
         records.write_meta(self.trials_dir, trial, outcome.status, self.history[tid])
+
+    def _drop_queued(self, queue: deque, stop: set[str]) -> None:
+        """Trials of a pruned setting that never started: recorded pruned, never run."""
+        for trial in [t for t in queue if t.trial_id in stop]:
+            queue.remove(trial)
+            outcome = self.outcomes[trial.trial_id]
+            outcome.status = "pruned"
+            self.done += 1
+            records.write_meta(self.trials_dir, trial, "pruned", self.history[trial.trial_id])
+            self.feed.on_outcome(outcome)
+
+    def _poll_reports(self, queue: deque) -> None:
+        reports = self._store("drain")
+        stop = self.feed.on_reports(reports) if reports else set()
+        if stop:
+            self._store("prune", sorted(stop))
+            self._drop_queued(queue, stop)
 
     def run(self) -> dict[str, Outcome]:
         ray = self.ray
         queue = deque(self.trials)
         running: dict[Any, tuple[Trial, int, float]] = {}
-        while queue or running:
+        while True:
             limit = self._limit()
+            free = limit - len(running)
+            if self.feed is not None and not queue and (
+                    free >= self.feed.width or (free > 0 and not running)):
+                new = self.feed.more()  # a search asks for a setting when all its seeds can run
+                self._add(new)
+                queue.extend(new)
             while queue and len(running) < limit:
                 trial = queue.popleft()
                 ref, attempt, started = self._submit(trial)
                 running[ref] = (trial, attempt, started)
-            ready, _ = ray.wait(list(running), num_returns=1)
+            if not running:
+                break
+            ready, _ = ray.wait(list(running), num_returns=1,
+                                timeout=POLL_S if self.feed is not None else None)
+            if self.feed is not None:
+                self._poll_reports(queue)
+            if not ready:
+                continue
             trial, attempt, started = running.pop(ready[0])
             result, error = None, None
             try:
@@ -201,7 +268,12 @@ class Driver:
                 raise ClusterError(f"the trial store on this machine failed: {describe_error(e)}") from None
             except ray.exceptions.RayError as e:
                 error = describe_error(e)
+            if self.feed is not None:  # the last reports of this trial before its end
+                self._poll_reports(queue)
             self._finish_attempt(trial, attempt, started, result, error)
-            if self.outcomes[trial.trial_id].status == "retrying":
+            outcome = self.outcomes[trial.trial_id]
+            if outcome.status == "retrying":
                 queue.appendleft(trial)
+            elif self.feed is not None:
+                self.feed.on_outcome(outcome)
         return self.outcomes

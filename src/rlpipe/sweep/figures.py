@@ -3,7 +3,10 @@
 Bands and error bars are 95% confidence intervals of the mean across seeds from Student's t
 (mean +- t(0.975, n-1) * sd / sqrt(n)), passed to seaborn as a callable ``errorbar``: exact for
 few seeds (a bootstrap of 3 values is not) and computed directly (no resampling), so drawing
-stays fast however long the runs are. One seed draws a line without a band.
+stays fast however long the runs are. The interval is clipped to the metric's range (accuracy
+[0, 1]; see rlpipe.sweep.objective): the mean cannot lie outside it, and with 2 seeds the raw
+interval (t with 1 degree of freedom) would run far past it. One seed draws a line without a
+band.
 
 * ``learning_curves.png``: per setting, the trailing mean over ``sweep.window`` episodes of each
   trial's Cumulative Reward (and Deployment Accuracy, where the environment reports it), averaged
@@ -24,15 +27,22 @@ import pandas as pd
 from rlpipe.paths import SWEEP_LEARNING_CURVES
 from rlpipe.smoothing import trailing_mean
 from rlpipe.statistics import COLUMN
+from rlpipe.sweep.objective import metric, range_of_column
 
 MAX_POINTS = 400
 FIGURE_DPI = 100
 CURVE_METRICS = ((COLUMN["total_reward"], "reward"), (COLUMN["accuracy"], "accuracy"))
 FINAL_METRICS = (("final_reward", "final reward"), ("accuracy", "final accuracy"))
+# each figure's metric range (bands are clipped to it), from the metrics' one definition
+RANGES = {name: range_of_column(col) for col, name in CURVE_METRICS}
+RANGES.update({col: (metric(col).low, metric(col).high) for col, _ in FINAL_METRICS})
 
 
-def t_interval(values: Sequence[float]) -> tuple[float, float]:
-    """95% confidence interval of the mean (Student's t); a single value gives (v, v)."""
+def t_interval(values: Sequence[float], low: float = -math.inf,
+               high: float = math.inf) -> tuple[float, float]:
+    """95% confidence interval of the mean (Student's t), clipped to the metric's range
+    [``low``, ``high``] (accuracy: [0, 1]; with 2 seeds t has 1 degree of freedom and the raw
+    interval is 12.7 standard errors wide); a single value gives (v, v)."""
     from scipy import stats
 
     v = np.asarray(values, dtype=np.float64)
@@ -43,7 +53,12 @@ def t_interval(values: Sequence[float]) -> tuple[float, float]:
     if len(v) < 2:
         return m, m
     half = float(stats.t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / math.sqrt(len(v)))
-    return m - half, m + half
+    return max(low, m - half), min(high, m + half)
+
+
+def interval_within(low: float, high: float):
+    """:func:`t_interval` clipped to [low, high], as seaborn's ``errorbar`` callable."""
+    return lambda values: t_interval(values, low, high)
 
 
 def figure_name(key: str) -> str:
@@ -89,12 +104,21 @@ def learning_curves(episodes: pd.DataFrame, order: Sequence[str], window: int, p
             if len(rows):
                 sns.lineplot(data=rows, x="Episode", y="value", hue="setting",
                              hue_order=[s for s in order if s in set(rows["setting"])],
-                             estimator="mean", errorbar=t_interval, ax=ax)
+                             estimator="mean", errorbar=interval_within(*RANGES[name]), ax=ax)
             ax.set_ylabel(f"{name} (mean of last {window} episodes)")
             ax.set_title(f"{name}: mean across seeds, 95% CI band")
             if ax.get_legend() is not None:
                 ax.get_legend().set_title("setting")
+        crowded = len(order) > 3 or max((len(s) for s in order), default=0) > 30
+        legends = [ax for ax in axes[0] if ax.get_legend() is not None]
         fig.tight_layout()
+        if crowded and legends:  # one legend, under the panels, not over the curves
+            handles = legends[-1].get_legend().legend_handles
+            labels = [t.get_text() for t in legends[-1].get_legend().get_texts()]
+            for ax in legends:
+                ax.get_legend().remove()
+            fig.legend(handles, labels, title="setting", loc="upper center", frameon=False,
+                       bbox_to_anchor=(0.5, 0.0), ncol=2 if len(labels) > 3 else 1)
         _save(fig, path)
         plt.close(fig)
 
@@ -116,7 +140,8 @@ def final_by_key(summaries: pd.DataFrame, key: str, path: Path) -> None:
             sns.stripplot(data=data, x=key, y=col, order=order, color="0.55", size=5,
                           jitter=0.08, ax=ax)
             sns.pointplot(data=data, x=key, y=col, order=order, estimator="mean",
-                          errorbar=t_interval, capsize=0.15, linestyle="none", ax=ax)
+                          errorbar=interval_within(*RANGES[col]), capsize=0.15,
+                          linestyle="none", ax=ax)
             ax.set_ylabel(name)
             ax.set_title(f"{name} by {key}\n(dots: trials; mean, 95% CI)")
         fig.tight_layout()

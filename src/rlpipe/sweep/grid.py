@@ -82,25 +82,36 @@ def settings(grid: Mapping[str, Sequence[Any]]) -> list[tuple[tuple[str, Any], .
     return [tuple(zip(keys, combo)) for combo in itertools.product(*(grid[k] for k in keys))]
 
 
+def base_dict(base: Params, cfg: SweepConfig) -> dict:
+    """The params every trial starts from: the training sections, ``sweep.episodes`` applied."""
+    data = base.to_dict()
+    data["sweep"] = {}  # a trial is a plain training run; its params do not hold the sweep
+    if cfg.episodes is not None:
+        data["train"]["episodes"] = cfg.episodes
+    return data
+
+
+def trial_params(base: dict, setting: Sequence[tuple[str, Any]], seed: int) -> Params:
+    """``base`` with the setting's dotted keys and ``train.seed`` set, validated."""
+    data = json.loads(json.dumps(base))
+    for key, value in setting:
+        set_dotted(data, key, value)
+    data["train"]["seed"] = seed
+    return Params.from_dict(data)
+
+
 def expand(base: Params, cfg: SweepConfig) -> list[Trial]:
     """The trials of a sweep, settings in grid order and seeds inside each setting.
 
     Raises :class:`ConfigError` (naming the key) when any trial's params are invalid.
     """
-    base_dict = base.to_dict()
-    base_dict["sweep"] = {}  # a trial is a plain training run; its params do not hold the sweep
-    if cfg.episodes is not None:
-        base_dict["train"]["episodes"] = cfg.episodes
+    start = base_dict(base, cfg)
     trials = []
     for setting in settings(cfg.grid):
         label, sid = setting_label(setting), setting_id(setting)
         for seed in cfg.seeds:
-            data = json.loads(json.dumps(base_dict))
             try:
-                for key, value in setting:
-                    set_dotted(data, key, value)
-                data["train"]["seed"] = seed
-                params = Params.from_dict(data)
+                params = trial_params(start, setting, seed)
             except ConfigError as e:
                 raise ConfigError(f"sweep.grid: {e} (setting {label})") from None
             trials.append(Trial(f"{sid}-seed{seed}", seed, setting, sid, label, params))

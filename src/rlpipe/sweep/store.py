@@ -5,6 +5,10 @@ the cluster send it their snapshots. Each trial has a current attempt: the drive
 (:meth:`TrialStore.begin`) before it reads the folder to send it out again, and a snapshot from
 any other attempt is refused, so a worker that was given up on (a node declared dead that is not)
 can never overwrite what a newer attempt wrote. Calls run one at a time (a plain actor).
+
+In a search, trials also report intermediate values here (:meth:`report`); the driver collects
+them (:meth:`drain`), asks the study, and marks pruned trials (:meth:`prune`), which each learns
+in the answer to its next report. The study itself stays in the driver's process.
 """
 from __future__ import annotations
 
@@ -18,6 +22,8 @@ class TrialStore:
         self.trials_dir = Path(trials_dir)
         self.attempts: dict[str, int] = {}
         self.nodes: dict[tuple[str, int], dict] = {}
+        self.reports: list[tuple[str, int, float | None]] = []
+        self.pruned: set[str] = set()
 
     def begin(self, trial_id: str, attempt: int) -> bool:
         """From now on accept snapshots of ``trial_id`` from ``attempt`` only."""
@@ -37,4 +43,19 @@ class TrialStore:
         if self.attempts.get(trial_id) != attempt:
             return False
         apply_snapshot(self.trials_dir / trial_id, files, listing)
+        return True
+
+    def report(self, trial_id: str, attempt: int, step: int, value: float | None) -> str:
+        """A search trial's intermediate value: "go" on, "prune" (stop), or "stale" attempt."""
+        if self.attempts.get(trial_id) != attempt:
+            return "stale"
+        self.reports.append((trial_id, step, value))
+        return "prune" if trial_id in self.pruned else "go"
+
+    def drain(self) -> list[tuple[str, int, float | None]]:
+        out, self.reports = self.reports, []
+        return out
+
+    def prune(self, trial_ids: list[str]) -> bool:
+        self.pruned.update(trial_ids)
         return True

@@ -17,6 +17,8 @@ from rlpipe.config import Params
 from rlpipe.events import CheckpointSaved, RolloutEnd
 from rlpipe.hooks.base import PERSIST, Hook
 from rlpipe.sweep.files import ChangeTracker, Files, list_files, remove_tree, unpack
+from rlpipe.sweep.objective import metric
+from rlpipe.sweep.report import Report, ReportHook, TrialPruned
 
 Send = Callable[[Files, list], bool]
 
@@ -95,11 +97,15 @@ class Uploader:
 
 
 def run_trial(params_dict: Mapping[str, Any], files: Files, send: Send,
-              node: Mapping[str, str] | None = None) -> dict[str, Any]:
+              node: Mapping[str, str] | None = None, report: Report | None = None,
+              search: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Train one trial in a scratch folder seeded with ``files``; return how it went.
 
-    Returns ``{"exit_code", "node", "started_at" (epoch), "seconds", "bytes_in", "bytes_out",
-    "sends"}``. Exceptions
+    ``search`` (``{"metric", "window", "every"}``, with ``report``) adds the hook of a search
+    trial (:mod:`rlpipe.sweep.report`): a pruned trial ends early, ``exit_code`` None.
+
+    Returns ``{"exit_code", "pruned_at", "node", "started_at" (epoch), "seconds", "bytes_in",
+    "bytes_out", "sends"}``. Exceptions
     (a failed environment, a stale attempt) propagate: the driver counts them as a failed attempt.
     """
     from rlpipe.train.run import train
@@ -107,16 +113,25 @@ def run_trial(params_dict: Mapping[str, Any], files: Files, send: Send,
     started, started_at = time.monotonic(), time.time()
     params = Params.from_dict(dict(params_dict))
     root = scratch_folder()
+    code, pruned_at = None, None
     try:
         unpack(root, files)
         uploader = Uploader(root, params.checkpoint.directory, send)
         uploader.tracker.mark_sent(list_files(root))
-        code = train(params, root, extra_hooks=(SyncHook(uploader.push),), console=False)
+        hooks: list[Hook] = [SyncHook(uploader.push)]
+        if search is not None and report is not None:
+            hooks.append(ReportHook(metric(search["metric"]), int(search["window"]),
+                                    int(search["every"]), report, uploader.push))
+        try:
+            code = int(train(params, root, extra_hooks=tuple(hooks), console=False))
+        except TrialPruned as e:
+            pruned_at = e.step
         uploader.push()  # the end of the run: last logs, run.json, final checkpoint
     finally:
         remove_tree(root)
     return {
-        "exit_code": int(code), "node": dict(node or {"hostname": socket.gethostname()}),
+        "exit_code": code, "pruned_at": pruned_at,
+        "node": dict(node or {"hostname": socket.gethostname()}),
         "started_at": started_at, "seconds": time.monotonic() - started, "bytes_in": sum(len(d) for _, d in files),
         "bytes_out": uploader.bytes_sent, "sends": uploader.sends,
     }
