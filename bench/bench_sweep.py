@@ -159,7 +159,7 @@ def run(res: Result, quick: bool) -> None:
                 shutil.rmtree(work, ignore_errors=True)
 
     searches = []
-    for rep in range(reps):
+    for _ in range(reps):
         work = Path(tempfile.mkdtemp(prefix="bench-sweep-search-"))
         try:
             searches.append(search_sweep(work, search_params(quick, n)))

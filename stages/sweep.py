@@ -5,7 +5,7 @@ Writes <out>/trials/<trial_id>/ (each trial's training folders and trial.json),
 <out>/results/{episodes.parquet,trials.csv}, <out>/metrics.json and <out>/figures/*.png.
 Exit codes: 0 done, 1 some trials failed after their retries (named), 2 bad params or an
 unreachable Ray address (before any trial starts), 130 interrupted (SIGINT/SIGTERM).
-Run it as `dvc repro sweeps/dvc.yaml`, or from the repository root:
+Run it as `dvc --cd sweeps repro`, or from the repository root:
 `python stages/sweep.py [--params params.yaml] [--out sweeps]`.
 """
 import sys

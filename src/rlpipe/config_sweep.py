@@ -1,13 +1,81 @@
-"""The ``sweep`` section of params.yaml (``dvc repro sweeps/dvc.yaml``): typed and validated like
+"""The ``sweep`` section of params.yaml (``dvc --cd sweeps repro``): typed and validated like
 the other sections of :mod:`rlpipe.config` (which re-exports it). The train stage never reads it.
 """
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
-from typing import Union
+from typing import Any, Mapping, Union
 
-from rlpipe.config_build import _check, _field, in_range, non_negative, one_of
+from rlpipe.config_build import ConfigError, _check, _field, in_range, non_negative, one_of
+
+#: the values of ``sweep.objective.metric`` (rlpipe.sweep.objective says where each comes from)
+OBJECTIVE_METRICS = ("final_reward", "accuracy")
+
+# --- the shape of ``sweep.space``: checked here with the section, so that building the
+# params never imports the sweep package (the train stage builds every section)
+RANGE_KEYS = ("low", "high", "log", "step")
+CHOICE_TYPES = (str, int, float, bool, type(None))
+
+
+def _number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def check_distribution(key: str, spec: Any) -> None:
+    """Raise :class:`ConfigError` naming ``key`` when ``spec`` is not a distribution."""
+    if isinstance(spec, list):
+        if not spec:
+            raise ConfigError(f"{key}: a list of choices must not be empty")
+        bad = [v for v in spec if not isinstance(v, CHOICE_TYPES)]
+        if bad:
+            raise ConfigError(f"{key}: choices must be numbers, strings, booleans or null, "
+                              f"got {bad[0]!r}")
+        texts = [json.dumps(v) for v in spec]
+        if len(set(texts)) != len(texts):
+            raise ConfigError(f"{key}: must not repeat a choice, got {spec!r}")
+        return
+    if not isinstance(spec, Mapping):
+        raise ConfigError(f"{key}: must be {{low, high, log}} or a list of choices, got {spec!r}")
+    unknown = sorted(set(spec) - set(RANGE_KEYS))
+    if unknown:
+        raise ConfigError(f"{key}: unknown distribution key {unknown[0]!r} "
+                          f"(allowed: {', '.join(RANGE_KEYS)}; or a list of choices)")
+    for name in ("low", "high"):
+        if name not in spec:
+            raise ConfigError(f"{key}: missing {name} (a range is {{low, high, log}})")
+        if not _number(spec[name]):
+            raise ConfigError(f"{key}.{name}: must be a finite number, got {spec[name]!r}")
+    low, high = spec["low"], spec["high"]
+    if low > high:
+        raise ConfigError(f"{key}: low must be <= high, got low={low!r} > high={high!r}")
+    log = spec.get("log", False)
+    if not isinstance(log, bool):
+        raise ConfigError(f"{key}.log: expected true/false, got {log!r}")
+    if log and low <= 0:
+        raise ConfigError(f"{key}: a log range needs low > 0, got low={low!r}")
+    step = spec.get("step")
+    if step is not None:
+        if not _number(step) or step <= 0:
+            raise ConfigError(f"{key}.step: must be a number > 0, got {step!r}")
+        if log:
+            raise ConfigError(f"{key}: step and log cannot be combined")
+
+
+def check_space(section: str, space: Mapping[str, Any], train_sections: tuple[str, ...]) -> None:
+    """The shape of ``sweep.space`` (keys dotted training keys, values distributions)."""
+    for name, spec in space.items():
+        key = f"{section}.space.{name}"
+        if not (isinstance(name, str) and name.count(".") >= 1 and all(name.split("."))):
+            raise ConfigError(f"{key}: must be a dotted param key such as train.actor_lr")
+        if name.split(".")[0] not in train_sections:
+            raise ConfigError(f"{key}: must name a training section ({', '.join(train_sections)})")
+        if name == "train.seed":
+            raise ConfigError(f"{key}: seeds come from {section}.seeds, not the space")
+        check_distribution(key, spec)
+
+
 
 # The sections that define one training run (what the train stage and every sweep trial read).
 TRAIN_SECTIONS = ("env", "agent", "train", "experiment", "checkpoint", "capture")
@@ -36,15 +104,13 @@ class ObjectiveConfig:
     direction: str = _field("maximize", one_of("maximize", "minimize"))
 
     def validate(self, s: str) -> None:
-        from rlpipe.sweep.objective import METRICS
-
-        _check(self.metric in METRICS, f"{s}.metric", f"must be one of {', '.join(METRICS)}",
-               self.metric)
+        _check(self.metric in OBJECTIVE_METRICS, f"{s}.metric",
+               f"must be one of {', '.join(OBJECTIVE_METRICS)}", self.metric)
 
 
 @dataclass(frozen=True)
 class SweepConfig:
-    """``sweep``: seeds x grid of training runs on Ray (``dvc repro sweeps/dvc.yaml``).
+    """``sweep``: seeds x grid of training runs on Ray (``dvc --cd sweeps repro``).
 
     Each trial is one full training run: the training sections, then ``episodes``, then one grid
     point (dotted keys, e.g. ``train.actor_lr``), then one seed as ``train.seed``. The train
@@ -107,8 +173,6 @@ class SweepConfig:
             texts = [json.dumps(v, sort_keys=True) for v in values]
             _check(len(set(texts)) == len(texts), key, "must not repeat a value", values)
         if self.search == "optuna":
-            from rlpipe.sweep.space import check_space
-
             _check(bool(self.space), f"{s}.space", "must name at least one key to search, e.g. "
                    "{train.actor_lr: {low: 0.0001, high: 0.01, log: true}}", self.space)
             _check(not self.grid, f"{s}.grid", "must be {} when search is optuna (the space "

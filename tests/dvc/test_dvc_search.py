@@ -1,4 +1,4 @@
-"""The sweep pipeline with ``sweep.search: optuna`` through the real ``dvc repro sweeps/dvc.yaml``:
+"""The sweep pipeline with ``sweep.search: optuna`` through the real ``dvc --cd sweeps repro``:
 a 6-trial TPE study, 2 seeds per trial, median pruning, on the default environment (tiny); its
 best params feed ``dvc exp run -S``; a study whose driver is SIGKILLed half way continues on the
 next ``dvc repro``.
@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -23,12 +22,13 @@ import yaml
 from rlpipe.config import Params
 from rlpipe.sweep.best import set_args
 from tests.dvc.test_dvc_sweep import _kill_group
-from tests.helpers import (REPO, deep_update, dvc, dvc_env, edit_params, git,
+from tests.helpers import (deep_update, dvc, dvc_env, edit_params, git,
                            log_text, make_dvc_repo, stages_ran)
 
 pytestmark = [pytest.mark.dvc, pytest.mark.slow]
 
-SWEEP_STAGE = "sweeps/dvc.yaml:sweep"
+SWEEP_STAGE = "sweep"
+SWEEP = ("--cd", "sweeps")  # the sweep pipeline is a DVC project of its own in sweeps/
 SEARCH = {"search": "optuna", "trials": 6, "seeds": [0, 1], "sampler": "tpe", "sampler_seed": 0,
           "pruner": "median", "pruner_startup_trials": 1, "window": 2, "max_concurrent": 2,
           "grid": {}, "max_retries": 1,
@@ -45,9 +45,7 @@ def repo(tmp_path_factory) -> Path:
     params = yaml.safe_load((repo / "params.yaml").read_text())
     params["sweep"] = dict(SEARCH)  # the whole section (edit_params would merge the grid in)
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    (repo / "sweeps").mkdir()
-    for name in ("dvc.yaml", ".gitignore"):
-        shutil.copy(REPO / "sweeps" / name, repo / "sweeps" / name)
+    assert (repo / "sweeps" / ".dvc" / "config").is_file()  # make_dvc_repo copies the pipeline
     git(repo, "add", "-A")
     git(repo, "commit", "-qm", "search pipeline")
     return repo
@@ -65,7 +63,7 @@ def study_trials(repo: Path) -> list:
 
 
 def test_a_tpe_study_prunes_and_its_best_params_feed_dvc_exp_run(repo):
-    out = dvc(repo, "repro", "sweeps/dvc.yaml", timeout=600)
+    out = dvc(repo, *SWEEP, "repro", timeout=600)
     text = out.stdout + out.stderr
     assert stages_ran(text) == [SWEEP_STAGE], text
     metrics = json.loads((repo / "sweeps" / "metrics.json").read_text())
@@ -107,7 +105,7 @@ def test_a_killed_driver_continues_its_study_on_the_next_repro(repo, tmp_path):
     log = tmp_path / "killed.log"
     exe = str(Path(dvc_env()["PATH"].split(os.pathsep)[0]) / "dvc")
     with open(log, "w") as out:
-        proc = subprocess.Popen([exe, "repro", "sweeps/dvc.yaml"], cwd=repo, stdout=out,
+        proc = subprocess.Popen([exe, *SWEEP, "repro"], cwd=repo, stdout=out,
                                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 env=dvc_env({"PYTHONPATH": "src"}), start_new_session=True)
     running = []
@@ -127,7 +125,7 @@ def test_a_killed_driver_continues_its_study_on_the_next_repro(repo, tmp_path):
     before = [(t.number, t.state.name, t.params, t.value) for t in study_trials(repo)]
     assert before[0][1] == "COMPLETE" and before[1][1] == "RUNNING", before
 
-    out = dvc(repo, "repro", "sweeps/dvc.yaml", timeout=600)
+    out = dvc(repo, *SWEEP, "repro", timeout=600)
     text = out.stdout + out.stderr
     assert "1 complete, 0 pruned, 1 to resume, 0 to ask" in text, text
     after = study_trials(repo)

@@ -167,3 +167,12 @@ def test_the_stage_refuses_bad_search_params_before_any_trial(tmp_path, sweep, m
     lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and lines[0].startswith(message), proc.stderr
     assert not (tmp_path / "sweeps").exists()  # no trial started, no study file written
+
+
+def test_objective_metrics_are_the_names_the_params_accept():
+    """sweep.objective.metric is checked by the section (config_sweep, no sweep import) against
+    the names that rlpipe.sweep.objective defines the sources of."""
+    from rlpipe.config_sweep import OBJECTIVE_METRICS
+    from rlpipe.sweep.objective import METRICS
+
+    assert tuple(METRICS) == OBJECTIVE_METRICS

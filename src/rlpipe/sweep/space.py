@@ -14,75 +14,15 @@ corner of the space (:func:`corners`), before any trial starts.
 from __future__ import annotations
 
 import json
-import math
 from typing import Any, Mapping
 
-from rlpipe.config_build import ConfigError
-
-RANGE_KEYS = ("low", "high", "log", "step")
-CHOICE_TYPES = (str, int, float, bool, type(None))
-
-
-def _number(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-
-
-def check_distribution(key: str, spec: Any) -> None:
-    """Raise :class:`ConfigError` naming ``key`` when ``spec`` is not a distribution."""
-    if isinstance(spec, list):
-        if not spec:
-            raise ConfigError(f"{key}: a list of choices must not be empty")
-        bad = [v for v in spec if not isinstance(v, CHOICE_TYPES)]
-        if bad:
-            raise ConfigError(f"{key}: choices must be numbers, strings, booleans or null, "
-                              f"got {bad[0]!r}")
-        texts = [json.dumps(v) for v in spec]
-        if len(set(texts)) != len(texts):
-            raise ConfigError(f"{key}: must not repeat a choice, got {spec!r}")
-        return
-    if not isinstance(spec, Mapping):
-        raise ConfigError(f"{key}: must be {{low, high, log}} or a list of choices, got {spec!r}")
-    unknown = sorted(set(spec) - set(RANGE_KEYS))
-    if unknown:
-        raise ConfigError(f"{key}: unknown distribution key {unknown[0]!r} "
-                          f"(allowed: {', '.join(RANGE_KEYS)}; or a list of choices)")
-    for name in ("low", "high"):
-        if name not in spec:
-            raise ConfigError(f"{key}: missing {name} (a range is {{low, high, log}})")
-        if not _number(spec[name]):
-            raise ConfigError(f"{key}.{name}: must be a finite number, got {spec[name]!r}")
-    low, high = spec["low"], spec["high"]
-    if low > high:
-        raise ConfigError(f"{key}: low must be <= high, got low={low!r} > high={high!r}")
-    log = spec.get("log", False)
-    if not isinstance(log, bool):
-        raise ConfigError(f"{key}.log: expected true/false, got {log!r}")
-    if log and low <= 0:
-        raise ConfigError(f"{key}: a log range needs low > 0, got low={low!r}")
-    step = spec.get("step")
-    if step is not None:
-        if not _number(step) or step <= 0:
-            raise ConfigError(f"{key}.step: must be a number > 0, got {step!r}")
-        if log:
-            raise ConfigError(f"{key}: step and log cannot be combined")
-
+from rlpipe.config_build import ConfigError  # noqa: F401 - raised by callers' checks
+from rlpipe.config_sweep import (  # noqa: F401 - the section's checks live with the section
+    CHOICE_TYPES, RANGE_KEYS, check_distribution, check_space)
 
 def is_int_range(spec: Any) -> bool:
     return (isinstance(spec, Mapping) and all(isinstance(spec[k], int) for k in ("low", "high"))
             and isinstance(spec.get("step", 1), int))
-
-
-def check_space(section: str, space: Mapping[str, Any], train_sections: tuple[str, ...]) -> None:
-    """The shape of ``sweep.space`` (keys dotted training keys, values distributions)."""
-    for name, spec in space.items():
-        key = f"{section}.space.{name}"
-        if not (isinstance(name, str) and name.count(".") >= 1 and all(name.split("."))):
-            raise ConfigError(f"{key}: must be a dotted param key such as train.actor_lr")
-        if name.split(".")[0] not in train_sections:
-            raise ConfigError(f"{key}: must name a training section ({', '.join(train_sections)})")
-        if name == "train.seed":
-            raise ConfigError(f"{key}: seeds come from {section}.seeds, not the space")
-        check_distribution(key, spec)
 
 
 def corners(space: Mapping[str, Any]) -> list[dict[str, Any]]:

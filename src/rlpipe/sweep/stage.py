@@ -1,6 +1,6 @@
 """The sweep stage: plan the trials, skip finished ones, run the rest on Ray, aggregate.
 
-Outputs, under the output folder (``sweeps/`` for ``dvc repro sweeps/dvc.yaml``):
+Outputs, under the output folder (``sweeps/`` for ``dvc --cd sweeps repro``):
 
 * ``trials/<trial_id>/``: each trial's training folders and ``trial.json`` (kept between runs:
   a rerun skips finished trials and resumes the others from their checkpoints)
