@@ -89,8 +89,18 @@ class TrainConfig:
     episodes: int = _field(480, in_range(1, 10_000_000))
     #: seeds python, numpy, torch and every environment.
     seed: int = _field(0, in_range(0, 2**32 - 1))  # numpy's legacy seeding takes 32 bits
-    #: environments stepped together; each rollout is one episode on each.
+    #: environments stepped together (their observations batched into one forward pass).
     num_envs: int = _field(8, in_range(1, 1024))
+    #: what one rollout (the data of one update) is: one whole episode on each environment
+    #: (episodes), or train.rollout_steps steps on each, every environment resetting itself as
+    #: its episodes end, the cut bootstrapped from V(s) like a truncation (steps; SB3/CleanRL's
+    #: n_steps). In steps mode train.episodes stops the run after that many finished episodes.
+    rollout: str = _field("episodes", one_of("episodes", "steps"))
+    #: steps per environment in one rollout (train.rollout: steps only).
+    rollout_steps: int = _field(128, in_range(1, 1_000_000))
+    #: worker processes that step the environments; 0 = in the training process. Results are
+    #: identical either way (not part of the fingerprint: a run resumes with any number).
+    env_workers: int = _field(0, in_range(0, 256))
     #: Adam learning rate of the actor.
     actor_lr: float = _field(3e-3, in_range(1e-8, 1.0))
     #: Adam learning rate of the critic.
@@ -380,7 +390,7 @@ def load_params(path: str | os.PathLike = "params.yaml") -> Params:
 # Settings that do not change what a run computes: changing them never blocks a resume.
 FINGERPRINT_EXCLUDED = {
     # device: a checkpoint resumes on any device (docs/DEVICES.md)
-    "train": {"episodes", "on_mismatch", "progress_bar", "on_nan", "device"},
+    "train": {"episodes", "on_mismatch", "progress_bar", "on_nan", "device", "env_workers"},
     "experiment": None,  # whole section
     "checkpoint": None,
     "capture": None,

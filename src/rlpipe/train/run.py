@@ -200,7 +200,8 @@ def train(params: Params, root: Path = Path("."), extra_hooks=(), console: bool 
         normalize_observations=agent.normalizer is not None,
         notes=tuple(f"skipped checkpoint: {m}" for m in plan.skipped) + ((
             f"removed {removed} temporary files left by an interrupted run",) if removed else ())
-        + ((plan.migrated,) if plan.migrated and plan.state is not None else ()),
+        + ((plan.migrated,) if plan.migrated and plan.state is not None else ())
+        + trainer.resume_notes,
     )
     previous = _run_json(out_dir / RUN_JSON) if plan.state is not None else {}
     started = time.monotonic()
