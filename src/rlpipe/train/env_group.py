@@ -9,17 +9,19 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
+from rlpipe.errors import RlpipeError
 from rlpipe.train import rng_state
 
 #: (observation, reward, terminated, truncated, info), as gymnasium's ``step`` returns them
 StepResult = tuple
 
 
-class EnvError(RuntimeError):
-    """An environment raised (``phase``: "reset" or "step"), or its worker process died."""
+class EnvError(RlpipeError):
+    """An environment raised (``phase``: "reset", "step"...), or its worker process died."""
 
     def __init__(self, index: int, phase: str, detail: str, worker_died: bool = False):
-        super().__init__(f"environment {index}, {phase}: {detail}")
+        super().__init__(f"environment {index}{' (its worker process)' if worker_died else ''}, "
+                         f"{phase}: {detail}")
         self.index, self.phase, self.detail, self.worker_died = index, phase, detail, worker_died
 
 
