@@ -29,9 +29,18 @@ def _serve(conn, env_cfg, settings, indices: list[int]) -> None:
     """The worker's loop: build the environments, then answer commands until told to close or
     until the pipe closes (the training process is gone)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)    # the training process decides about stops
+    import sys
+
+    import rlpipe.envs
     from rlpipe.train.environment import make_env
 
-    envs = {i: make_env(env_cfg, settings) for i in indices}
+    rlpipe.envs.register()
+    try:
+        envs = {i: make_env(env_cfg, settings) for i in indices}
+    except Exception as e:  # noqa: BLE001 - one line; the training process reports the exit
+        print(f"rlpipe env worker: cannot build environments {indices}: {describe_exception(e)}",
+              file=sys.stderr)
+        sys.exit(1)
     while True:
         try:
             cmd, arg = conn.recv()
