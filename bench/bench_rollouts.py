@@ -7,7 +7,7 @@
 2. **Per-step overhead of a worker**, on a trivial environment (``NeverEnding-v0`` without its
    sleep): (seconds per rollout with 1 worker - in process) / environment steps. Target <= 50 us.
 3. **The never-ending environment**: ``python stages/train.py`` on ``NeverEnding-v0`` (no step
-   limit) in each rollout mode; RSS sampled every second for ``--seconds``, then SIGTERM; the
+   limit), 8 environments, in each rollout mode (``steps``: 2048 per environment); RSS sampled every second for ``--seconds``, then SIGTERM; the
    time from the signal to the process's exit. Targets: exit within 2 s, RSS flat.
 
     python bench/bench_rollouts.py [--quick] [--seconds 20]
@@ -154,7 +154,7 @@ def never_ending(mode: str, seconds: float) -> dict:
     with tempfile.TemporaryDirectory() as d:
         root = Path(d)
         p = {"env": {"id": "bench_rollouts:NeverEnding-v0"},
-             "train": {"num_envs": 8, "rollout": mode, "rollout_steps": 1_000_000,
+             "train": {"num_envs": 8, "rollout": mode, "rollout_steps": 2048,
                        "episodes": 1_000_000},
              "experiment": {"step_log_interval": 0, "write_interval": 0}}
         (root / "params.yaml").write_text(yaml.safe_dump(p))

@@ -10,7 +10,9 @@ saved as CPU tensors, so a checkpoint resumes on any device (docs/DEVICES.md).
 
 A stop request (``stop_reason``, set by a signal handler) is honoured at the next environment
 step: the partial rollout is dropped, and the state of the last finished rollout is announced
-again as a stopping rollout end, so the checkpoint hook saves exactly that state.
+again as a stopping rollout end, so the checkpoint hook saves exactly that state. A stop that
+arrives after the collection (episodes reported, update running) ends the run after that
+rollout, which is then checkpointed: the update's time is bounded by the rollout's size.
 
 The trainer knows nothing about files, loggers or any particular environment: it reads
 environments through the contract (:mod:`rlpipe.envs.contract`) and emits the typed events of
@@ -40,10 +42,6 @@ from rlpipe.train.episodes import episode_record
 from rlpipe.train.transitions import rollout_data
 
 __all__ = ["EnvironmentFailure", "Trainer"]
-
-
-class _StopDuringUpdate(Exception):
-    """A stop request arrived while the policy was being updated."""
 
 
 class Trainer:
@@ -179,17 +177,13 @@ class Trainer:
         if collected is None:
             self._drop_partial_rollout()
             return
+        self.prev_episode = self.episode
+        numbers = self._report_episodes(collected)
+        self.global_step += collected.steps
         buffer = collected.buffer                                     # compute returns
         buffer.compute_returns(self.cfg.gamma, self.cfg.gae_lambda, value_function(self.agent))
         rollout = buffer.batch(self.agent)
-        try:
-            stats = self._update(rollout)                             # update
-        except _StopDuringUpdate:
-            self._drop_partial_rollout()
-            return
-        self.prev_episode = self.episode                              # report
-        numbers = self._report_episodes(collected)   # with the statistics of the update before
-        self.global_step += collected.steps
+        stats = self.algorithm.update(rollout)                        # update
         self.update_count += 1
         if stats["skipped"]:
             self.hooks.on_warning(
@@ -201,25 +195,7 @@ class Trainer:
         else:
             self.last_update = stats
         self._report_rollout(stats, partial(rollout_data, self.update_count, buffer, rollout,
-                                            numbers, self.agent.exportable))
-
-    def _update(self, rollout):
-        """The algorithm's update, stopped between two minibatches by a stop request (the
-        networks are then left half-updated, but the run stops with the last finished
-        rollout's state, which :meth:`_drop_partial_rollout` checkpoints)."""
-        batches = self.algorithm.minibatches_of
-
-        def checked(n: int):
-            for idx in batches(n):
-                if self.stop_reason is not None and self.stop_reason != "nan":
-                    raise _StopDuringUpdate
-                yield idx
-
-        self.algorithm.minibatches_of = checked
-        try:
-            return self.algorithm.update(rollout)
-        finally:
-            del self.algorithm.minibatches_of          # the class's method again
+                                            numbers, self.agent.exportable))   # report
 
     def _report_episodes(self, collected: Collected) -> dict[int, int]:
         """Number and log the finished episodes; returns {episode key: number}."""
@@ -259,11 +235,9 @@ class Trainer:
                                     snapshot=lambda: copy.deepcopy(frozen))
 
     def _drop_partial_rollout(self) -> None:
-        """A stop during a rollout or its update: drop it; the last finished rollout's state
-        stands."""
+        """A stop during a rollout: drop it; the last finished rollout's state stands."""
         self.hooks.on_warning(f"stop requested ({self.stop_reason}) during a rollout: the "
-                              f"partial rollout (and any update of it) is dropped; the run "
-                              f"stands at episode "
+                              f"partial rollout is dropped; the run stands at episode "
                               f"{self.episode}, update {self.update_count}")
         self.stopping = True
         if self.last_end is not None:
