@@ -96,23 +96,43 @@ def test_an_episode_without_a_limit_is_cut_at_the_safety_limit_with_one_warning(
     assert "declares no episode step limit" not in log_text(tmp_path / "b")
 
 
-@pytest.mark.parametrize("mode", ["episodes", "steps"])
-def test_sigterm_in_a_never_ending_rollout_stops_at_once(tmp_path, mode):
+def group_members(pgid: int, wait: float = 3.0) -> list[str]:
+    """Command lines of the live processes of process group ``pgid`` (after up to ``wait`` s)."""
+    deadline = time.monotonic() + wait
+    while True:
+        found = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+                if int(fields[2]) == pgid and fields[0] != "Z":
+                    found.append((stat.parent / "cmdline").read_text().replace("\0", " "))
+            except (OSError, IndexError, ValueError):
+                continue
+        if not found or time.monotonic() > deadline:
+            return found
+        time.sleep(0.1)
+
+
+@pytest.mark.parametrize("mode, workers", [("episodes", 0), ("steps", 0), ("steps", 2)])
+def test_sigterm_in_a_never_ending_rollout_stops_at_once(tmp_path, mode, workers):
     """The rollout would take >= 5 s (10 000 steps of 0.5 ms at the safety limit, or
-    rollout_steps 100 000); the stop must come long before it ends."""
+    rollout_steps 100 000); the stop must come long before it ends. With workers, the SIGTERM
+    goes to the whole process group (as a service manager sends it), workers included."""
     p = deep_update(with_env(TINY_PARAMS, {"id": NEVER}),
-                    {"train": {"num_envs": 1, "rollout": mode, "rollout_steps": 100_000}})
+                    {"train": {"num_envs": 2 if workers else 1, "rollout": mode,
+                               "rollout_steps": 100_000, "env_workers": workers}})
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(p))
     proc = subprocess.Popen([PYTHON, str(REPO / "stages" / "train.py"), "--no-progress"],
                             cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONPATH": f"{REPO / 'src'}:{REPO}"})
+                            env={**os.environ, "PYTHONPATH": f"{REPO / 'src'}:{REPO}"},
+                            start_new_session=True)
     log = tmp_path / "training_output" / "agent_training.log"
     deadline = time.monotonic() + 120
     while not (log.exists() and "run start" in log.read_text()) and time.monotonic() < deadline:
         assert proc.poll() is None, proc.communicate()
         time.sleep(0.05)
     time.sleep(0.5)                                    # in the rollout by now
-    proc.send_signal(signal.SIGTERM)
+    os.killpg(proc.pid, signal.SIGTERM) if workers else proc.send_signal(signal.SIGTERM)
     sent = time.monotonic()
     try:
         proc.wait(timeout=30)
@@ -125,6 +145,7 @@ def test_sigterm_in_a_never_ending_rollout_stops_at_once(tmp_path, mode):
     assert "Traceback" not in stderr, stderr
     assert "the partial rollout is dropped" in log.read_text()
     assert ckpt.list_checkpoints(tmp_path / "checkpoints") == []   # no rollout finished
+    assert group_members(proc.pid) == []                            # no worker left behind
 
 
 def test_a_killed_worker_stops_the_run_in_one_line_with_its_checkpoint(tmp_path):

@@ -37,6 +37,10 @@ class EnvironmentFailure(RuntimeError):
     environment and the episode."""
 
 
+class _Stopped(Exception):
+    """A stop request, seen as a worker that died of the same signal."""
+
+
 @dataclass
 class Collected:
     """A finished rollout: its transitions and the episodes that ended in it."""
@@ -88,7 +92,9 @@ class Collector:
         self.next_key += 1
         return EpisodeTrace(self.next_key, global_step_start=step_start)
 
-    def _failure(self, e: EnvError, where: str) -> EnvironmentFailure:
+    def _failure(self, e: EnvError, where: str) -> Exception:
+        if e.worker_died and self.stop_requested():   # a SIGTERM to the whole process group
+            return _Stopped()
         what = "'s worker process died" if e.worker_died else " raised"
         return EnvironmentFailure(f"environment {e.index}{what} {where}: {e.detail}")
 
@@ -140,7 +146,10 @@ class Collector:
     # ------------------------------------------------------------------ rollouts
     def collect(self, mode: str, **kw) -> Collected | None:
         """A rollout in ``mode`` (``episodes`` or ``steps``); None when a stop dropped it."""
-        return self.episodes(**kw) if mode == "episodes" else self.steps(**kw)
+        try:
+            return self.episodes(**kw) if mode == "episodes" else self.steps(**kw)
+        except _Stopped:
+            return None
 
     def episodes(self, n_envs: int, first_episode: int, global_step: int,
                  rollout_steps: int = 0) -> Collected | None:
