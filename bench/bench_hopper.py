@@ -62,7 +62,8 @@ def rlpipe_run(seed: int, budget: int, out) -> None:
         t = time.perf_counter()
         train(p, Path(d), [Budget()], console=False)
         wall = time.perf_counter() - t
-        rows = list(csv.DictReader(open(Path(d) / "training_output" / "episodes.csv")))
+        with open(Path(d) / "training_output" / "episodes.csv") as f:
+            rows = list(csv.DictReader(f))
         steps = json.loads((Path(d) / "training_output" / "run.json").read_text())["global_step"]
     returns = [float(r["Cumulative Reward"]) for r in rows]
     out.put({"lib": "rlpipe", "seed": seed, "steps": steps, "sps": steps / wall,
@@ -70,10 +71,10 @@ def rlpipe_run(seed: int, budget: int, out) -> None:
 
 
 def sb3_run(seed: int, budget: int, out) -> None:
+    import gymnasium as gym
     import torch
     from stable_baselines3 import PPO
     from stable_baselines3.common.monitor import Monitor
-    import gymnasium as gym
 
     torch.set_num_threads(1)
     env = Monitor(gym.make("Hopper-v5"))

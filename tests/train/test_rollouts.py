@@ -3,9 +3,9 @@ and the episode safety limit, on the tiny environments of tests/train/rollout_en
 from __future__ import annotations
 
 import csv
-import re
 import multiprocessing
 import os
+import re
 import signal
 import subprocess
 import time
@@ -19,8 +19,16 @@ from rlpipe.config import Params
 from rlpipe.errors import RlpipeError
 from rlpipe.train import collect
 from rlpipe.train.run import train
-from tests.helpers import (PYTHON, REPO, TINY_PARAMS, deep_update, log_text, newest_state,
-                           same_weights, with_env)
+from tests.helpers import (
+    PYTHON,
+    REPO,
+    TINY_PARAMS,
+    deep_update,
+    log_text,
+    newest_state,
+    same_weights,
+    with_env,
+)
 
 FIXED = "tests.train.rollout_envs:Fixed-v0"
 NEVER = "tests.train.rollout_envs:NeverEnding-v0"

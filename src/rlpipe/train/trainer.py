@@ -36,7 +36,12 @@ from rlpipe.config import Params
 from rlpipe.envs import contract
 from rlpipe.events import RolloutEnd, RunInfo, RunResult, UpdateRecord
 from rlpipe.train import rng_state
-from rlpipe.train.collect import Collected, Collector, EnvironmentFailure, value_function
+from rlpipe.train.collect import (
+    Collected,
+    Collector,
+    EnvironmentFailure,
+    value_function,
+)
 from rlpipe.train.env_group import LocalEnvs
 from rlpipe.train.episodes import episode_record
 from rlpipe.train.transitions import rollout_data
