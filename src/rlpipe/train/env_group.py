@@ -47,6 +47,12 @@ class LocalEnvs:
     def __len__(self) -> int:
         return len(self.envs)
 
+    def __iter__(self):                # a list of environments, too (benchmarks, tests)
+        return iter(self.envs)
+
+    def __getitem__(self, i: int):
+        return self.envs[i]
+
     def seed(self, seed: int) -> None:
         for i, env in enumerate(self.envs):
             env.reset(seed=rng_state.env_seed(seed, i))
