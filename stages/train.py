@@ -14,7 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 # A user's own environment module in the repository (env.id `my_module:MyEnv-v0`) imports too.
 sys.path.insert(1, str(Path(__file__).resolve().parents[1]))
 
-from rlpipe.stage_runner import stage_main  # noqa: E402
+from rlpipe.stage_runner import exit_now, stage_main  # noqa: E402
 
 SECTIONS = ("env", "agent", "train", "experiment", "checkpoint", "capture")
 
@@ -25,4 +25,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_now(main())   # a stop signal ends the process at once (stage_runner.exit_now)

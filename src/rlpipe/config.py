@@ -88,8 +88,14 @@ class TrainConfig:
     episodes: int = _field(480, in_range(1, 10_000_000))
     #: seeds python, numpy, torch and every environment.
     seed: int = _field(0, in_range(0, 2**32 - 1))  # numpy's legacy seeding takes 32 bits
-    #: environments stepped together; each rollout is one episode on each.
+    #: environments stepped together (their observations batched into one forward pass).
     num_envs: int = _field(8, in_range(1, 1024))
+    #: a rollout: one whole episode per env (episodes) or rollout_steps steps per env (steps).
+    rollout: str = _field("episodes", one_of("episodes", "steps"))
+    #: steps per environment in one rollout (rollout: steps); the cut is bootstrapped.
+    rollout_steps: int = _field(128, in_range(1, 1_000_000))
+    #: processes that step the environments; 0 = in process (the same results either way).
+    env_workers: int = _field(0, in_range(0, 256))
     #: Adam learning rate of the actor.
     actor_lr: float = _field(3e-3, in_range(1e-8, 1.0))
     #: Adam learning rate of the critic.
@@ -281,9 +287,7 @@ class Params:
             raise ConfigError(f"params: expected a mapping of sections, got {type(data).__name__}")
         unknown = sorted(set(data) - set(cls.SECTIONS))
         if unknown:
-            raise ConfigError(
-                f"{unknown[0]}: unknown section (allowed: {', '.join(cls.SECTIONS)})"
-            )
+            raise ConfigError(f"{unknown[0]}: unknown section (allowed: {', '.join(cls.SECTIONS)})")
         return cls(**{name: build(sc, data.get(name), name) for name, sc in cls.SECTIONS.items()})
 
     def to_dict(self) -> dict[str, Any]:
@@ -317,14 +321,10 @@ def load_params(path: str | os.PathLike = "params.yaml") -> Params:
 
 # Settings that do not change what a run computes: changing them never blocks a resume.
 FINGERPRINT_EXCLUDED = {
-    # device: a checkpoint resumes on any device (docs/DEVICES.md)
-    "train": {"episodes", "on_mismatch", "progress_bar", "on_nan", "device"},
-    "experiment": None,  # whole section
-    "checkpoint": None,
-    "capture": None,
-    "summarize": None,
-    "visualize": None,
-    "sweep": None,
+    # device: a checkpoint resumes on any device (docs/DEVICES.md); env_workers: same results
+    "train": {"episodes", "on_mismatch", "progress_bar", "on_nan", "device", "env_workers"},
+    # whole sections (None)
+    **dict.fromkeys(("experiment", "checkpoint", "capture", "summarize", "visualize", "sweep")),
 }
 
 

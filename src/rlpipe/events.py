@@ -16,6 +16,10 @@ Lifecycle (SB3-callback-like), in order::
         on_checkpoint(CheckpointSaved)       for each checkpoint the rollout end produced
     on_interrupt(RunInfo, reason) / on_train_end(RunInfo, RunResult)
 
+A stop (signal) during a rollout drops that rollout: no episode or update event for it; the
+last rollout end is announced again with ``stop_requested`` (same episode and update, no
+``data``), so the checkpoint hook saves the state of the last finished rollout.
+
 Imports no torch.
 """
 from __future__ import annotations

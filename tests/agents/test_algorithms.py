@@ -11,7 +11,8 @@ import gymnasium as gym
 import rlpipe.envs
 
 rlpipe.envs.register()
-from rlpipe.agents.algorithms import A2C, PPO, Rollout, compute_gae
+from rlpipe.agents.algorithms import A2C, PPO, Rollout
+from rlpipe.train.buffer import compute_gae
 from rlpipe.agents.graph import GraphBatch
 from rlpipe.agents.policy import build_agent
 from rlpipe.config import AgentConfig, TrainConfig

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from rlpipe import checkpoints as ckpt
-from rlpipe.agents.algorithms import compute_gae
+from rlpipe.train.buffer import compute_gae
 from rlpipe.errors import InputFileError
 from rlpipe.exports import GRAPH_ARRAYS, STEP_ARRAYS, graph_observation, list_rollouts, load_rollout
 from rlpipe.train.run import train

@@ -1,6 +1,6 @@
 """A2C and PPO updates over a rollout of whole episodes (CleanRL-style, no logging, no files).
 
-:func:`compute_gae` turns one episode's rewards and values into advantages and returns.
+GAE lives with the rollout buffer (:mod:`rlpipe.train.buffer`).
 :class:`PPO` and :class:`A2C` take a :class:`Rollout` and return a dict of plain floats.
 
 The statistics an update returns are the rows of :data:`rlpipe.statistics.STATISTICS` with
@@ -24,28 +24,6 @@ from torch import nn
 
 from rlpipe.config import TrainConfig
 from rlpipe.statistics import ALGORITHM_KEYS
-
-
-def compute_gae(rewards: np.ndarray, values: np.ndarray, last_value: float,
-                gamma: float, lam: float) -> tuple[np.ndarray, np.ndarray]:
-    """Generalised advantage estimation for one episode.
-
-    ``last_value`` is the value of the state after the last step: 0 when the episode terminated,
-    the critic's estimate when it was truncated (time limit).
-
-    Shapes:
-        - rewards, values: [L]
-        - returns: (advantages [L], returns [L])
-    """
-    n = len(rewards)
-    adv = np.zeros(n, dtype=np.float64)
-    next_value, running = float(last_value), 0.0
-    for t in range(n - 1, -1, -1):
-        delta = rewards[t] + gamma * next_value - values[t]
-        running = delta + gamma * lam * running
-        adv[t] = running
-        next_value = values[t]
-    return adv.astype(np.float32), (adv + values).astype(np.float32)
 
 
 @dataclass

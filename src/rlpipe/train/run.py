@@ -32,6 +32,8 @@ from rlpipe.hooks.progress import ProgressHook
 from rlpipe.hooks.text_log import TextLogHook
 from rlpipe.io_utils import atomic_write_text
 from rlpipe.paths import CAPTURES_DIR, LIVE_DIR, ROLLOUTS_DIR, RUN_JSON, TEXT_LOG
+from rlpipe.train.env_group import LocalEnvs
+from rlpipe.train.env_workers import WorkerEnvs
 from rlpipe.train.environment import env_settings, make_env
 from rlpipe.train.trainer import EnvironmentFailure, Trainer
 
@@ -39,19 +41,25 @@ EXIT_OK, EXIT_NAN, EXIT_SIGINT, EXIT_SIGTERM = 0, 3, 130, 143
 
 
 def build_components(params: Params, device: torch.device | None = None):
-    """Environments, agent and algorithm for ``params`` (no files touched); ``device`` defaults
-    to ``train.device`` resolved on this machine."""
+    """The environment group (:mod:`rlpipe.train.env_group`, in process or in
+    ``train.env_workers`` processes), agent and algorithm for ``params`` (no files touched);
+    ``device`` defaults to ``train.device`` resolved on this machine."""
     settings = env_settings(params.env)
-    envs = [make_env(params.env, settings) for _ in range(params.train.num_envs)]
+    n_envs, n_workers = params.train.num_envs, params.train.env_workers
+    if n_workers:
+        envs = WorkerEnvs(params.env, settings, n_envs, n_workers, make_env(params.env, settings))
+    else:
+        envs = LocalEnvs([make_env(params.env, settings) for _ in range(n_envs)])
+    template = envs.template
     # imported after the envs: a bad env.id fails without the seconds torch_geometric takes
     from rlpipe.agents.algorithms import build_algorithm
     from rlpipe.agents.normalize import resolve_normalization
     from rlpipe.agents.policy import build_agent
 
-    obs_spec, act_spec = check_spaces(envs[0].observation_space, envs[0].action_space)
+    obs_spec, act_spec = check_spaces(template.observation_space, template.action_space)
     normalize = resolve_normalization(params.train.normalize_observations, obs_spec.kind,
                                       act_spec.kind)
-    agent = build_agent(envs[0].observation_space, envs[0].action_space, params.agent, normalize,
+    agent = build_agent(template.observation_space, template.action_space, params.agent, normalize,
                         resolve_device(params.train.device) if device is None else device)
     return envs, agent, build_algorithm(agent, params.train)
 
@@ -165,77 +173,79 @@ def train(params: Params, root: Path = Path("."), extra_hooks=(), console: bool 
     torch.set_flush_denormal(True)
     torch.manual_seed(params.train.seed)  # network initialisation is part of the seeded run
     envs, agent, algorithm = build_components(params, device)
-    hooks = HookList()
-    trainer = Trainer(params, envs, agent, algorithm, hooks)
-    trainer.seed(params.train.seed)
-    if plan.state is not None:
-        try:
-            trainer.load_state_dict(plan.state)
-        except (KeyError, RuntimeError, ValueError) as e:
-            raise CheckpointError(f"{plan.path}: does not fit the current agent/envs: {e}") from None
-    if plan.mismatch is not None:
-        ckpt.archive_checkpoints(ckpt_dir, plan.mismatch[1])
+    with contextlib.closing(envs):   # worker processes end on every exit path
+        hooks = HookList()
+        trainer = Trainer(params, envs, agent, algorithm, hooks)
+        trainer.seed(params.train.seed)
+        if plan.state is not None:
+            try:
+                trainer.load_state_dict(plan.state)
+            except (KeyError, RuntimeError, ValueError) as e:
+                raise CheckpointError(f"{plan.path}: does not fit the current agent/envs: {e}") from None
+        if plan.mismatch is not None:
+            ckpt.archive_checkpoints(ckpt_dir, plan.mismatch[1])
 
-    exp = params.experiment
-    hooks.hooks = [
-        TextLogHook(out_dir / TEXT_LOG, console=console),
-        MetricsHook(out_dir, exp.write_interval, exp.step_log_interval, exp.wandb),
-        LiveHook(root),
-        RolloutExportHook(out_dir / ROLLOUTS_DIR, exp.export_rollouts),
-        _capture_hook(params, out_dir / CAPTURES_DIR, agent, envs[0]),
-        CheckpointHook(ckpt_dir, params.checkpoint.interval, params.checkpoint.keep_last,
-                       params.checkpoint.store_separately),
-        *extra_hooks,
-        *([ProgressHook()] if params.train.progress_bar and console else []),
-    ]
-    run = RunInfo(
-        params=params, root=root, fingerprint=fp, params_digest=params_digest(params),
-        start_episode=trainer.episode, target_episodes=target,
-        resumed_from=os.path.relpath(plan.path, root) if plan.state is not None else None,
-        restart_reason=restart_reason,
-        env=trainer.env_description,
-        agent_kind=agent.kind,
-        action_layout=agent.actions.layout(),
-        device=describe_device(agent.device),
-        normalize_observations=agent.normalizer is not None,
-        notes=tuple(f"skipped checkpoint: {m}" for m in plan.skipped) + ((
-            f"removed {removed} temporary files left by an interrupted run",) if removed else ())
-        + ((plan.migrated,) if plan.migrated and plan.state is not None else ()),
-    )
-    previous = _run_json(out_dir / RUN_JSON) if plan.state is not None else {}
-    started = time.monotonic()
-    status, code = "finished", EXIT_OK
-    try:
-        with _graceful_stop(trainer):
-            result = trainer.run(run)
-        if result.stop_reason == "nan":
-            status, code = "stopped: NaN/inf loss", EXIT_NAN
-        elif result.stop_reason:
-            status = f"interrupted ({result.stop_reason})"
-            code = EXIT_SIGTERM if result.stop_reason == "SIGTERM" else EXIT_SIGINT
-        atomic_write_text(out_dir / RUN_JSON, json.dumps({
-            "status": status, "episodes": trainer.episode, "global_step": trainer.global_step,
-            "updates": trainer.update_count,
-            "wall_seconds": float(previous.get("wall_seconds", 0.0)) + time.monotonic() - started,
-            "resumed_count": trainer.resumed_count, "params_digest": run.params_digest,
-            "fingerprint": fp,
-        }, indent=2))
-        hooks.close()  # the last flushes can fail too (a full disk): a write error like any other
-    except EnvironmentFailure as e:
-        hooks.on_warning(f"{e}; the last checkpoint is kept")
-        raise RlpipeError(str(e)) from None
-    except OSError as e:
-        hooks.on_warning(f"write failed: {e}; the previous checkpoint stays valid")
-        raise RlpipeError(f"write failed: {e}") from None
-    finally:
-        # after an error, closing must not replace its message (a full disk fails every flush)
-        for h in [*hooks.hooks, *envs]:
-            with contextlib.suppress(Exception):
-                h.close()
-    if code == EXIT_NAN:
-        print("train: stopped because a loss became NaN/inf (train.on_nan: stop); "
-              "the last good state is checkpointed", file=sys.stderr)
-    return code
+        exp = params.experiment
+        hooks.hooks = [
+            TextLogHook(out_dir / TEXT_LOG, console=console),
+            MetricsHook(out_dir, exp.write_interval, exp.step_log_interval, exp.wandb),
+            LiveHook(root),
+            RolloutExportHook(out_dir / ROLLOUTS_DIR, exp.export_rollouts),
+            _capture_hook(params, out_dir / CAPTURES_DIR, agent, envs.template),
+            CheckpointHook(ckpt_dir, params.checkpoint.interval, params.checkpoint.keep_last,
+                           params.checkpoint.store_separately),
+            *extra_hooks,
+            *([ProgressHook()] if params.train.progress_bar and console else []),
+        ]
+        run = RunInfo(
+            params=params, root=root, fingerprint=fp, params_digest=params_digest(params),
+            start_episode=trainer.episode, target_episodes=target,
+            resumed_from=os.path.relpath(plan.path, root) if plan.state is not None else None,
+            restart_reason=restart_reason,
+            env=trainer.env_description,
+            agent_kind=agent.kind,
+            action_layout=agent.actions.layout(),
+            device=describe_device(agent.device),
+            normalize_observations=agent.normalizer is not None,
+            notes=tuple(f"skipped checkpoint: {m}" for m in plan.skipped) + ((
+                f"removed {removed} temporary files left by an interrupted run",) if removed else ())
+            + ((plan.migrated,) if plan.migrated and plan.state is not None else ())
+            + trainer.resume_notes,
+        )
+        previous = _run_json(out_dir / RUN_JSON) if plan.state is not None else {}
+        started = time.monotonic()
+        status, code = "finished", EXIT_OK
+        try:
+            with _graceful_stop(trainer):
+                result = trainer.run(run)
+            if result.stop_reason == "nan":
+                status, code = "stopped: NaN/inf loss", EXIT_NAN
+            elif result.stop_reason:
+                status = f"interrupted ({result.stop_reason})"
+                code = EXIT_SIGTERM if result.stop_reason == "SIGTERM" else EXIT_SIGINT
+            atomic_write_text(out_dir / RUN_JSON, json.dumps({
+                "status": status, "episodes": trainer.episode, "global_step": trainer.global_step,
+                "updates": trainer.update_count,
+                "wall_seconds": float(previous.get("wall_seconds", 0.0)) + time.monotonic() - started,
+                "resumed_count": trainer.resumed_count, "params_digest": run.params_digest,
+                "fingerprint": fp,
+            }, indent=2))
+            hooks.close()  # the last flushes can fail too (a full disk): a write error like any other
+        except EnvironmentFailure as e:
+            hooks.on_warning(f"{e}; the last checkpoint is kept")
+            raise RlpipeError(str(e)) from None
+        except OSError as e:
+            hooks.on_warning(f"write failed: {e}; the previous checkpoint stays valid")
+            raise RlpipeError(f"write failed: {e}") from None
+        finally:
+            # after an error, closing must not replace its message (a full disk fails every flush)
+            for h in hooks.hooks:
+                with contextlib.suppress(Exception):
+                    h.close()
+        if code == EXIT_NAN:
+            print("train: stopped because a loss became NaN/inf (train.on_nan: stop); "
+                  "the last good state is checkpointed", file=sys.stderr)
+        return code
 
 
 def run(sections: dict, no_progress: bool = False) -> int:

@@ -1,0 +1,222 @@
+"""Environments stepped in worker processes (``train.env_workers: N``).
+
+Each worker builds its environments from the ``env`` params (environment ``i`` lives in worker
+``i % N``) and answers commands over a pipe: reset, step, seed, and the generators' states (so a
+checkpoint holds them exactly as in process). The trainer sends one message per worker per step
+and then waits for all of them, so the workers step their environments in parallel; the results
+are consumed in environment order, which makes a run identical to ``env_workers: 0``.
+
+Own pipes rather than gymnasium's ``AsyncVectorEnv``: a rollout of whole episodes steps only the
+environments still in an episode, graph observations do not batch into one array, and every
+environment's generator state must travel; BENCHMARKS.md has the per-step cost.
+
+A worker that dies (killed, out of memory) is reported as an
+:class:`~rlpipe.train.env_group.EnvError` naming the environment it was stepping; workers are
+daemons that also leave when their pipe closes, so none outlives the training process.
+"""
+from __future__ import annotations
+
+import multiprocessing as mp
+import signal
+from multiprocessing.connection import wait
+from typing import Any, Sequence
+
+from rlpipe.train import rng_state
+from rlpipe.train.env_group import EnvError, StepResult, describe_exception
+
+
+def _serve(conn, env_cfg, settings, indices: list[int]) -> None:
+    """The worker's loop: build the environments, then answer commands until told to close or
+    until the pipe closes (the training process is gone)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)    # the training process decides about stops
+    import sys
+
+    import rlpipe.envs
+    from rlpipe.train.environment import make_env
+
+    rlpipe.envs.register()
+    try:
+        envs = {i: make_env(env_cfg, settings) for i in indices}
+    except Exception as e:  # noqa: BLE001 - one line; the training process reports the exit
+        print(f"rlpipe env worker: cannot build environments {indices}: {describe_exception(e)}",
+              file=sys.stderr)
+        sys.exit(1)
+    while True:
+        try:
+            cmd, arg = conn.recv()
+        except (EOFError, OSError):
+            break
+        if cmd == "close":
+            break
+        try:
+            conn.send(("ok", _answer(envs, cmd, arg)))
+        except EnvError as e:
+            conn.send(("error", (e.index, e.phase, e.detail)))
+    for env in envs.values():
+        try:
+            env.close()
+        except Exception:  # noqa: BLE001, S110 - leaving anyway
+            pass
+
+
+def _answer(envs: dict, cmd: str, arg: Any) -> Any:
+    if cmd == "step":
+        out = []
+        for i, action in arg:
+            try:
+                out.append(envs[i].step(action))
+            except Exception as e:  # noqa: BLE001 - reported with its episode number
+                raise EnvError(i, "step", describe_exception(e)) from e
+        return out
+    if cmd == "reset":
+        out = []
+        for i in arg:
+            try:
+                out.append(envs[i].reset())
+            except Exception as e:  # noqa: BLE001 - reported with its episode number
+                raise EnvError(i, "reset", describe_exception(e)) from e
+        return out
+    if cmd == "seed":
+        for i, env in envs.items():
+            env.reset(seed=rng_state.env_seed(arg, i))
+            env.action_space.seed(rng_state.env_seed(arg, i))
+        return None
+    if cmd == "rng_get":
+        return {i: rng_state.env_generator_state(env) for i, env in envs.items()}
+    if cmd == "rng_set":
+        for i, blob in arg.items():
+            rng_state.set_env_generator_state(envs[i], blob)
+        return None
+    raise ValueError(f"unknown command {cmd!r}")
+
+
+class WorkerEnvs:
+    """``n_envs`` environments in ``n_workers`` processes; the interface of
+    :class:`~rlpipe.train.env_group.LocalEnvs`. ``template`` is an environment built in this
+    process for its declarations and spaces (never stepped)."""
+
+    def __init__(self, env_cfg, settings: dict, n_envs: int, n_workers: int, template):
+        self.template = template
+        self.n_envs = n_envs
+        n_workers = max(1, min(n_workers, n_envs))
+        self.owner = [i % n_workers for i in range(n_envs)]
+        ctx = mp.get_context("spawn")   # no fork of a process that holds torch's threads
+        self.conns, self.procs = [], []
+        self.closed = False
+        for w in range(n_workers):
+            parent, child = ctx.Pipe()
+            indices = [i for i in range(n_envs) if self.owner[i] == w]
+            proc = ctx.Process(target=_serve, args=(child, env_cfg, settings, indices),
+                               name=f"rlpipe-env-worker-{w}", daemon=True)
+            proc.start()
+            child.close()
+            self.conns.append(parent)
+            self.procs.append(proc)
+
+    def __len__(self) -> int:
+        return self.n_envs
+
+    # ------------------------------------------------------------------ messaging
+    def _call(self, per_worker: dict[int, Any], cmd: str, phase: str,
+              first_env: dict[int, int]) -> dict[int, Any]:
+        """Send ``cmd`` with each worker's argument, then gather every answer."""
+        for w, arg in per_worker.items():
+            try:
+                self.conns[w].send((cmd, arg))
+            except (BrokenPipeError, OSError):
+                raise self._died(w, phase, first_env.get(w, w)) from None
+        answers, errors = {}, []
+        waiting = set(per_worker)
+        while waiting:
+            ready = wait([self.conns[w] for w in waiting] + [self.procs[w].sentinel for w in waiting])
+            for w in list(waiting):
+                if self.conns[w] in ready or self.conns[w].poll():
+                    try:
+                        status, value = self.conns[w].recv()
+                    except (EOFError, OSError):
+                        raise self._died(w, phase, first_env.get(w, w)) from None
+                    waiting.discard(w)
+                    if status == "ok":
+                        answers[w] = value
+                    else:
+                        errors.append(EnvError(*value))
+                elif self.procs[w].sentinel in ready:
+                    raise self._died(w, phase, first_env.get(w, w))
+        if errors:
+            raise min(errors, key=lambda e: e.index)
+        return answers
+
+    def _died(self, w: int, phase: str, env_index: int) -> EnvError:
+        proc = self.procs[w]
+        proc.join(timeout=1)
+        code = proc.exitcode
+        how = (f"killed by {signal.Signals(-code).name}" if code is not None and code < 0
+               else f"exit status {code}")
+        return EnvError(env_index, phase, f"worker process {proc.pid} died ({how})",
+                        worker_died=True)
+
+    def _split(self, items: Sequence, key) -> tuple[dict[int, list], dict[int, int]]:
+        per: dict[int, list] = {}
+        first: dict[int, int] = {}
+        for item in items:
+            i = key(item)
+            per.setdefault(self.owner[i], []).append(item)
+            first.setdefault(self.owner[i], i)
+        return per, first
+
+    # ------------------------------------------------------------------ the group interface
+    def seed(self, seed: int) -> None:
+        self._call({w: seed for w in range(len(self.procs))}, "seed", "seed", {})
+
+    def reset(self, indices: Sequence[int]) -> list[tuple[Any, dict]]:
+        indices = list(indices)
+        per, first = self._split(indices, lambda i: i)
+        answers = {w: iter(a) for w, a in self._call(per, "reset", "reset", first).items()}
+        return [next(answers[self.owner[i]]) for i in indices]
+
+    def step(self, pairs: Sequence[tuple[int, Any]]) -> list[StepResult]:
+        per, first = self._split(pairs, lambda p: p[0])
+        answers = {w: iter(a) for w, a in self._call(per, "step", "step", first).items()}
+        return [next(answers[self.owner[i]]) for i, _ in pairs]
+
+    def generator_states(self) -> list[str]:
+        merged: dict[int, str] = {}
+        for states in self._call({w: None for w in range(len(self.procs))}, "rng_get",
+                                 "generator state", {}).values():
+            merged.update(states)
+        return [merged[i] for i in range(self.n_envs)]
+
+    def set_generator_states(self, states: Sequence[str]) -> None:
+        per: dict[int, dict] = {}
+        for i, blob in enumerate(states):
+            per.setdefault(self.owner[i], {})[i] = blob
+        self._call(per, "rng_set", "generator state", {})
+
+    def pids(self) -> list[int]:
+        return [p.pid for p in self.procs]
+
+    def close(self) -> None:
+        """Stop every worker (politely, then by force); safe to call more than once."""
+        if self.closed:
+            return
+        self.closed = True
+        for conn, proc in zip(self.conns, self.procs):
+            if proc.is_alive():
+                try:
+                    conn.send(("close", None))
+                except (BrokenPipeError, OSError):
+                    pass
+        for proc in self.procs:
+            proc.join(timeout=2)
+            if proc.is_alive():
+                proc.terminate()
+                proc.join(timeout=1)
+            if proc.is_alive():
+                proc.kill()
+                proc.join(timeout=1)
+        for conn in self.conns:
+            conn.close()
+        try:
+            self.template.close()
+        except Exception:  # noqa: BLE001, S110 - closing must not hide the run's own error
+            pass

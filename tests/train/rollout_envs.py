@@ -1,0 +1,69 @@
+"""Tiny environments for the rollout tests, registered when this module is imported (select them
+as ``tests.train.rollout_envs:<Name>-v0``).
+
+- ``NeverEnding-v0``: 3 observation features, 2 actions, never terminates and declares no step
+  limit (a continuing task); each step sleeps ``step_seconds`` (default 0.5 ms) so that a rollout
+  of it takes long.
+- ``Fixed-v0``: episodes of exactly ``length`` steps (default 7); reward 1 when the action
+  matches the sign of the first feature. ``die_at_reset``: a worker process (never the training
+  process) kills itself with SIGKILL at its environment's n-th reset.
+"""
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import time
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+
+class NeverEnding(gym.Env):
+    metadata: dict = {"render_modes": []}
+
+    def __init__(self, step_seconds: float = 0.0005):
+        self.observation_space = spaces.Box(-1.0, 1.0, (3,), np.float32)
+        self.action_space = spaces.Discrete(2)
+        self.step_seconds = step_seconds
+
+    def _obs(self):
+        return self.np_random.uniform(-1, 1, 3).astype(np.float32)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        return self._obs(), {}
+
+    def step(self, action):
+        if self.step_seconds:
+            time.sleep(self.step_seconds)
+        return self._obs(), float(action), False, False, {}
+
+
+class Fixed(NeverEnding):
+    def __init__(self, length: int = 7, die_at_reset: int = 0):
+        super().__init__(0.0)
+        self.length, self.die_at_reset = length, die_at_reset
+        self.t = self.resets = 0
+
+    def reset(self, *, seed=None, options=None):
+        self.t = 0
+        self.resets += 1
+        if self.die_at_reset and self.resets >= self.die_at_reset \
+                and multiprocessing.parent_process() is not None:
+            os.kill(os.getpid(), signal.SIGKILL)
+        obs, info = super().reset(seed=seed)
+        self.last = obs
+        return obs, info
+
+    def step(self, action):
+        reward = float(int(action) == int(self.last[0] > 0))
+        self.t += 1
+        self.last = self._obs()
+        return self.last, reward, self.t >= self.length, False, {}
+
+
+for _name, _cls in (("NeverEnding-v0", NeverEnding), ("Fixed-v0", Fixed)):
+    if _name not in gym.registry:
+        gym.register(_name, entry_point=_cls)
