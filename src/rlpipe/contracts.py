@@ -15,6 +15,11 @@ UPDATE_COLUMNS = (
     "Clip Fraction", "Explained Variance", "Learning Rate", "Actor Grad Norm", "Critic Grad Norm",
     "Skipped",
 )
+#: eval/episodes.csv (the evaluate stage), then Reference Accuracy and the environment's metrics
+EVAL_EPISODE_COLUMNS = ("Variant", "Policy", "Episode", "Seed", "Return", "Length")
+#: training_output/eval.csv (evaluation during training), then Reference Accuracy and metric means
+EVAL_DURING_TRAINING_COLUMNS = ("Episode", "Global Step", "Update", "Episodes", "Mean Return",
+                                "Return SD", "Best Mean Return")
 STEP_COLUMNS = (
     "Episode", "Step", "Global Step", "Action", "Reward", "Value", "Log Prob", "Entropy",
     "Oracle Action", "Feasible",

@@ -138,17 +138,21 @@ def test_resume_with_normalization_is_bit_identical(tmp_path):
 
 
 def test_evaluate_uses_the_checkpointed_normalizer(pendulum_run):
-    from rlpipe.train.evaluate import evaluate, params_from_checkpoint
+    from rlpipe.evaluation.report import summarize
+    from rlpipe.evaluation.runner import evaluate, params_from_checkpoint
+
+    def mean_return(state, policy):
+        return summarize(evaluate(params, state, policy, 2, 0))["return"]["mean"]
 
     state = newest_state(pendulum_run)
     params = params_from_checkpoint(state)
-    first = evaluate(params, state, 2, 0, "greedy")
-    assert first == evaluate(params, state, 2, 0, "greedy")
+    first = evaluate(params, state, "greedy", 2, 0)
+    assert first == evaluate(params, state, "greedy", 2, 0)
     moved = {**state, "obs_normalizer": {**state["obs_normalizer"],
                                          "mean": state["obs_normalizer"]["mean"] + 5.0}}
-    assert evaluate(params, moved, 2, 0, "greedy")["mean_return"] != first["mean_return"]
-    assert np.isfinite(evaluate(params, state, 2, 0, "sample")["mean_return"])
-    assert np.isfinite(evaluate(params, None, 2, 0, "random")["mean_return"])
+    assert mean_return(moved, "greedy") != summarize(first)["return"]["mean"]
+    assert np.isfinite(mean_return(state, "sample"))
+    assert np.isfinite(mean_return(None, "random"))
 
 
 @pytest.mark.parametrize("env_id, space", [("tests.train.spaces_envs:Bits-v0", "MultiBinary"),

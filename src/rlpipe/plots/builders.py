@@ -58,6 +58,13 @@ def performance(ctx):
     return [lambda: training.performance_figure(ctx.table("episodes"), ctx.vis.smoothing)]
 
 
+def evaluation(ctx):
+    from rlpipe.paths import EVAL_EPISODES_CSV
+    from rlpipe.plots.evaluation import evaluation_figure
+
+    return [lambda: evaluation_figure(ctx.root / EVAL_EPISODES_CSV)]
+
+
 def _missing(kind: str, notes: list[str]) -> str:
     why = notes[0] if notes else "no capture lists one"
     return f"no {kind} capture ({why})"
