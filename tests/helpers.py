@@ -25,6 +25,8 @@ TINY_PARAMS = {
     "capture": {"every": 8, "last": 1},
     "summarize": {"window": 4, "max_points": 50},
     "visualize": {"tsne_sample": 50, "animation_max_frames": 5, "dpi": 40},
+    # the project's variants (a zero-shot one on larger graphs), at the tiny graphs' scale
+    "evaluate": {"episodes": 4, "variants": {"trained": {}, "zero_shot_2x": {"num_nodes": 16}}},
 }
 
 

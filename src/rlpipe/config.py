@@ -13,7 +13,6 @@ import dataclasses
 import hashlib
 import json
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Union
@@ -24,6 +23,8 @@ from rlpipe.config_build import (  # noqa: F401 - re-exported: sections and envi
     AUTO, ConfigError, _check, _field, bool_or_auto, build, device_name, in_range, int_or_auto,
     non_negative, one_of, positive, relative_path, resolve_interval,
 )
+from rlpipe.config_evaluate import EVAL_CHECKPOINTS, EvaluateConfig  # noqa: F401 - a section
+from rlpipe.config_sweep import TRAIN_SECTIONS, SweepConfig, ray_address  # noqa: F401 - a section
 from rlpipe.envs import DEFAULT_ENV_ID
 from rlpipe.plots.registry import FIGURE_FORMATS, FIGURE_NAMES
 
@@ -86,8 +87,19 @@ class TrainConfig:
 
     #: the algorithm: PPO (clipped objective, minibatch epochs) or A2C (one step per rollout).
     algo: str = _field("ppo", one_of("ppo", "a2c"))
-    #: episodes to train in total (raising it later continues a finished run).
-    episodes: int = _field(480, in_range(1, 10_000_000))
+    #: the budget: episodes to train in total (raising it later continues a finished run); or
+    #: null with total_steps set (setting only total_steps implies episodes: null).
+    episodes: Union[int, None] = _field(480, in_range(1, 10_000_000))
+    #: the budget in environment steps (all environments), instead of episodes; null = episodes.
+    total_steps: Union[int, None] = _field(None, in_range(1, 10**12))
+    #: evaluation during training every N episodes (greedy, on environments and seeds of its
+    #: own; best.pt then follows the evaluation return); auto = about 20 per run; 0 = off.
+    eval_interval: Union[int, str] = _field(0, int_or_auto(0), "an integer >= 0 or 'auto'")
+    #: episodes per evaluation during training.
+    eval_episodes: int = _field(10, in_range(1, 100_000))
+    #: end training early (with a final checkpoint) once an evaluation's mean return reaches
+    #: this; null = never. Needs eval_interval.
+    stop_at: Union[float, None] = _field(None)
     #: seeds python, numpy, torch and every environment.
     seed: int = _field(0, in_range(0, 2**32 - 1))  # numpy's legacy seeding takes 32 bits
     #: environments stepped together; each rollout is one episode on each.
@@ -134,6 +146,20 @@ class TrainConfig:
     #: auto = on for continuous control (flat observations, Box actions), off otherwise
     #: (graph observations, Discrete/MultiDiscrete actions). See docs/SPACES.md.
     normalize_observations: Union[bool, str] = _field(AUTO, bool_or_auto, "true, false or 'auto'")
+
+    @staticmethod
+    def prepare(data: Mapping[str, Any], s: str) -> Mapping[str, Any]:
+        """Setting total_steps alone implies episodes: null (the default budget is episodes)."""
+        if data.get("total_steps") is not None and "episodes" not in data:
+            return {**data, "episodes": None}
+        return data
+
+    def validate(self, s: str) -> None:
+        _check((self.episodes is None) != (self.total_steps is None), f"{s}.episodes, {s}.total_steps",
+               "set exactly one budget (the other null)",
+               {"episodes": self.episodes, "total_steps": self.total_steps})
+        _check(self.stop_at is None or self.eval_interval != 0, f"{s}.stop_at",
+               f"needs evaluation during training ({s}.eval_interval > 0 or 'auto')", self.stop_at)
 
 
 @dataclass(frozen=True)
@@ -220,48 +246,6 @@ class SummarizeConfig:
     max_points: int = _field(500, in_range(10, 1_000_000))
 
 
-_VARIANT_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
-EVAL_CHECKPOINTS = {"final": ("final",), "best": ("best",), "both": ("final", "best")}
-
-
-@dataclass(frozen=True)
-class EvaluateConfig:
-    """``evaluate``: the trained policy on held-out episodes, beside baselines (the evaluate stage).
-
-    Every (variant, policy) plays the same episodes: seeds derived from ``seed`` so that they
-    never overlap the training seeds (rlpipe.evaluation.seeds, docs/DESIGN.md). Changing this
-    section re-runs the evaluate stage (and the figures), never training.
-    """
-
-    #: episodes per variant and policy.
-    episodes: int = _field(50, in_range(1, 1_000_000))
-    #: evaluation seed: the episodes' reset seeds are derived from it (never a training seed).
-    seed: int = _field(0, in_range(0, 2**32 - 1))
-    #: the checkpoints' actions: greedy (the distribution's mode) or sample (the stochastic policy).
-    policy: str = _field("greedy", one_of("greedy", "sample"))
-    #: which checkpoints: final (the newest periodic checkpoint: the end of training), best
-    #: (best.pt), or both.
-    checkpoints: str = _field("both", one_of(*EVAL_CHECKPOINTS))
-    #: name -> settings replacing entries of the trained env.kwargs ({} = as trained); e.g.
-    #: {trained: {}, zero_shot_2x: {num_nodes: 40}}.
-    variants: dict = _field({"trained": {}})
-    #: baseline policies on the same episodes: random (uniform actions) and reference (the
-    #: environment's reference decisions; left out for an environment that has none).
-    baselines: tuple[str, ...] = _field(("random", "reference"), one_of("random", "reference"))
-
-    def validate(self, s: str) -> None:
-        _check(len(self.variants) > 0, f"{s}.variants", "must name at least one setting, e.g. "
-               "{trained: {}}", self.variants)
-        for name, overrides in self.variants.items():
-            _check(isinstance(name, str) and bool(_VARIANT_NAME.match(name)), f"{s}.variants",
-                   "names must be letters, digits, '_', '.' or '-'", name)
-            _check(isinstance(overrides, Mapping) and all(isinstance(k, str) for k in overrides),
-                   f"{s}.variants.{name}", "must map env.kwargs settings to values ({} = as "
-                   "trained)", overrides)
-        _check(len(set(self.baselines)) == len(self.baselines), f"{s}.baselines",
-               "must list each baseline at most once", list(self.baselines))
-
-
 ALL_FIGURES = FIGURE_NAMES  # the figure registry (rlpipe.plots.registry) decides
 
 
@@ -294,69 +278,6 @@ class VisualizeConfig:
         _check(len(self.formats) > 0 and len(set(self.formats)) == len(self.formats),
                f"{s}.formats", f"must list each of {', '.join(FIGURE_FORMATS)} at most once, "
                "and at least one", list(self.formats))
-
-
-# The sections that define one training run (what the train stage and every sweep trial read).
-TRAIN_SECTIONS = ("env", "agent", "train", "experiment", "checkpoint", "capture")
-SWEEP_ADDRESS_KEYWORDS = ("local", "auto")
-
-
-def ray_address(key: str, v: str) -> None:
-    """'local', 'auto', or host:port of a Ray cluster's head (GCS) node."""
-    if v in SWEEP_ADDRESS_KEYWORDS:
-        return
-    _check("://" not in v, key, "must be host:port of the Ray head's GCS (e.g. 10.0.0.5:6379); "
-           "Ray Client addresses (ray://) are not supported", v)
-    host, sep, port = v.rpartition(":")
-    _check(bool(sep) and bool(host.strip("[]")) and " " not in v and port.isdigit()
-           and 0 < int(port) < 65536, key,
-           "must be 'local', 'auto' or host:port of a Ray head node (e.g. 10.0.0.5:6379)", v)
-
-
-@dataclass(frozen=True)
-class SweepConfig:
-    """``sweep``: seeds x grid of training runs on Ray (``dvc repro sweeps/dvc.yaml``).
-
-    Each trial is one full training run: the training sections, then ``episodes``, then one grid
-    point (dotted keys, e.g. ``train.actor_lr``), then one seed as ``train.seed``. The train
-    stage never reads this section (it is not part of any run's fingerprint).
-    """
-
-    #: one trial per seed per grid point.
-    seeds: tuple[int, ...] = _field((0, 1, 2), in_range(0, 2**32 - 1))
-    #: dotted training key -> list of values (``env.kwargs.num_nodes``, ``train.actor_lr``);
-    #: every combination is a setting; {} = the seeds alone.
-    grid: dict = _field({})
-    #: ``local`` = an embedded Ray on this machine; ``auto`` or host:port = a running cluster.
-    address: str = _field("local", ray_address)
-    #: trials in flight at once; 0 = as many as the cluster's alive CPUs take (re-read as nodes
-    #: come and go).
-    max_concurrent: int = _field(0, non_negative)
-    #: Ray CPUs one trial reserves (torch runs train.torch_threads threads).
-    cpus_per_trial: float = _field(1.0, in_range(0.01, 1024.0))
-    #: replaces train.episodes in every trial; null = train.episodes.
-    episodes: Union[int, None] = _field(None, in_range(1, 10_000_000))
-    #: attempts after a trial's first failure (per sweep run), then it is reported failed.
-    max_retries: int = _field(2, in_range(0, 100))
-    #: final reward and accuracy: the mean of a trial's last N episodes.
-    window: int = _field(50, in_range(1, 1_000_000))
-
-    def validate(self, s: str) -> None:
-        _check(len(self.seeds) > 0, f"{s}.seeds", "must list at least one seed, e.g. [0, 1, 2]",
-               list(self.seeds))
-        _check(len(set(self.seeds)) == len(self.seeds), f"{s}.seeds", "must not repeat a seed",
-               list(self.seeds))
-        for name, values in self.grid.items():
-            key = f"{s}.grid.{name}"
-            _check(isinstance(name, str) and name.count(".") >= 1 and all(name.split(".")), key,
-                   "must be a dotted param key such as train.actor_lr", name)
-            _check(name.split(".")[0] in TRAIN_SECTIONS, key,
-                   f"must name a training section ({', '.join(TRAIN_SECTIONS)})", name)
-            _check(name != "train.seed", key, f"seeds come from {s}.seeds, not the grid", name)
-            _check(isinstance(values, list) and len(values) > 0, key,
-                   "must be a non-empty list of values, e.g. [0.001, 0.003]", values)
-            texts = [json.dumps(v, sort_keys=True) for v in values]
-            _check(len(set(texts)) == len(texts), key, "must not repeat a value", values)
 
 
 @dataclass(frozen=True)
@@ -424,7 +345,9 @@ def load_params(path: str | os.PathLike = "params.yaml") -> Params:
 # Settings that do not change what a run computes: changing them never blocks a resume.
 FINGERPRINT_EXCLUDED = {
     # device: a checkpoint resumes on any device (docs/DEVICES.md)
-    "train": {"episodes", "on_mismatch", "progress_bar", "on_nan", "device"},
+    # the budget and evaluation during training never change what a rollout computes
+    "train": {"episodes", "total_steps", "eval_interval", "eval_episodes", "stop_at",
+              "on_mismatch", "progress_bar", "on_nan", "device"},
     "experiment": None,  # whole section
     "checkpoint": None,
     "capture": None,

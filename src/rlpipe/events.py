@@ -29,6 +29,7 @@ from rlpipe.envs.contract import EnvDescription
 
 if TYPE_CHECKING:  # pragma: no cover
     from rlpipe.config import Params
+    from rlpipe.train.budget import Budget
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,15 @@ class RunInfo:
     action_layout: Any = None      # rlpipe.action_log.ActionLayout: how the logs record actions
     device: str = "cpu"            # where the networks run, e.g. "cuda:0 (NVIDIA H200)"
     normalize_observations: bool = False
+    #: train.episodes or train.total_steps (rlpipe.train.budget.Budget); None = target_episodes
+    budget: "Budget | None" = None
+    start_global_step: int = 0     # environment steps already taken (0 for a fresh run)
+
+    @property
+    def run_budget(self) -> "Budget":
+        from rlpipe.train.budget import EPISODES, Budget
+
+        return self.budget if self.budget is not None else Budget(EPISODES, self.target_episodes)
 
 
 @dataclass(frozen=True)
@@ -147,6 +157,9 @@ class RolloutEnd:
     global_step: int = 0            # environment steps so far (all envs)
     #: the rollout's transitions, built on demand (only a hook that exports them pays)
     data: Callable[[], RolloutData] | None = None
+    final: bool = False             # the budget is reached (or stop_at): the run's last rollout
+    prev_global_step: int = 0       # environment steps before this rollout
+    progress: float = 0.0           # share of the budget done (0..1)
 
 
 @dataclass(frozen=True)

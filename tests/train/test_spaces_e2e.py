@@ -46,8 +46,8 @@ def stage(root, params: dict, name: str = "train"):
 def pendulum_run(tmp_path_factory):
     """Pendulum-v1 (Box actions, normalization auto = on) through train, summarize, visualize."""
     root = tmp_path_factory.mktemp("pendulum")
-    params = flat_params("Pendulum-v1")
-    for name in ("train", "summarize", "visualize"):
+    params = {**flat_params("Pendulum-v1"), "evaluate": {"episodes": 4, "variants": {"trained": {}}}}
+    for name in ("train", "evaluate", "summarize", "visualize"):
         proc = stage(root, params, name)
         assert proc.returncode == 0, proc.stderr
         (root / f"{name}.out").write_text(proc.stdout + proc.stderr)
@@ -135,6 +135,17 @@ def test_resume_with_normalization_is_bit_identical(tmp_path):
     a, b = newest_state(full)["obs_normalizer"], newest_state(cut)["obs_normalizer"]
     assert all(torch.equal(a[k], b[k]) for k in ("mean", "var", "count"))
     assert float(a["count"]) > 8 * 200  # every collected observation went in
+
+
+def test_the_evaluate_stage_reports_returns_only(pendulum_run):
+    """Pendulum has neither reference decisions nor episode metrics: returns, no reference
+    baseline; the evaluation figure is drawn from them."""
+    import json
+
+    metrics = json.loads((pendulum_run / "eval" / "metrics.json").read_text())
+    assert list(metrics) == ["trained"] and list(metrics["trained"]) == ["final", "best", "random"]
+    assert all(set(b) == {"episodes", "return"} for b in metrics["trained"].values())
+    assert "evaluation.png: " not in (pendulum_run / "visualize.out").read_text()  # no placeholder
 
 
 def test_evaluate_uses_the_checkpointed_normalizer(pendulum_run):

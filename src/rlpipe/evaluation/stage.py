@@ -148,7 +148,7 @@ def run(sections: dict, root: Path = Path(".")) -> int:
         _close(envs)
     writes = StagedWrites()
     try:
-        writes.write_text(root / EVAL_METRICS, json.dumps(metrics, indent=2, sort_keys=True) + "\n")
+        writes.write_text(root / EVAL_METRICS, json.dumps(metrics, indent=2) + "\n")
         writes.write_text(root / EVAL_EPISODES_CSV, episode_rows_csv(rows))
         writes.commit()
     except BaseException:

@@ -132,8 +132,11 @@ class LiveHook(Hook):
         if run.start_episode:
             self.reward.load(run.start_episode)
             self.losses.load(run.start_episode)
-        self._write({"episode": run.start_episode, "target_episodes": run.target_episodes,
-                     "progress": run.start_episode / run.target_episodes})
+        budget = run.run_budget
+        self.target_key = "target_steps" if budget.unit == "steps" else "target_episodes"
+        self.target = budget.total
+        self._write({"episode": run.start_episode, self.target_key: self.target,
+                     "progress": budget.progress(run.start_episode, run.start_global_step)})
 
     def on_episode_end(self, ep: EpisodeRecord) -> None:
         self.episodes.append(ep)
@@ -148,8 +151,8 @@ class LiveHook(Hook):
     def on_rollout_end(self, rollout: RolloutEnd) -> None:
         eps, self.episodes = self.episodes, []
         metrics: dict = {
-            "episode": rollout.episode, "target_episodes": rollout.target_episodes,
-            "progress": rollout.episode / rollout.target_episodes,
+            "episode": rollout.episode, self.target_key: self.target,
+            "progress": rollout.progress,
             "update": rollout.update, "global_step": rollout.global_step,
             "reward": {"last": _mean([e.total_reward for e in eps]),
                        "mean": _finite(rollout.mean_episode_reward),

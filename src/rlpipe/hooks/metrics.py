@@ -6,7 +6,7 @@ import logging
 from pathlib import Path
 
 from rlpipe.action_log import ACTIONS_COLUMNS, ActionLayout, action_cells, histogram_rows
-from rlpipe.config import WandbConfig, resolve_interval
+from rlpipe.config import AUTO, WandbConfig, resolve_interval
 from rlpipe.contracts import EPISODE_COLUMNS, STEP_COLUMNS, UPDATE_COLUMNS
 from rlpipe.events import EpisodeRecord, RolloutEnd, RunInfo, RunResult, UpdateRecord
 from rlpipe.hooks.base import Hook
@@ -79,7 +79,12 @@ class MetricsHook(Hook):
         for note in self.notes:
             logging.getLogger("rlpipe").info("resume: %s", note)
         self.last_mean_reward: float | None = None
-        interval = resolve_interval(self.write_interval_setting, run.target_episodes, 100)
+        # `auto` = about 100 points per run; with a step budget the run's episodes are estimated
+        # from the first episode's length (_estimate_intervals)
+        steps = run.run_budget.unit == "steps"
+        self._pending_auto = [] if not steps else None
+        episodes = 100 if steps else run.target_episodes
+        interval = resolve_interval(self.write_interval_setting, episodes, 100)
         sinks = []  # (sink, its interval)
         if keep == 0:  # a fresh run: the previous run's event files would show its episodes too
             for old in (self.directory / TENSORBOARD_DIR).glob("events.out.tfevents.*"):
@@ -91,15 +96,31 @@ class MetricsHook(Hook):
         if wb.mode != "disabled":
             self.wandb = WandbLog(self.directory / WANDB_DIR, wb, run.params.to_dict(),
                                   f"rlpipe-{run.fingerprint}-from-{keep}")
-            sinks.append((self.wandb, resolve_interval(wb.interval, run.target_episodes, 100)))
+            sinks.append((self.wandb, resolve_interval(wb.interval, episodes, 100)))
         ep_skip = ("Episode", "Actor Loss", "Critic Loss", "Policy Entropy")
         up_skip = ("Update", "Episode", "Skipped")
         self.episode_rec = Recorder(self.episodes, [
             ScalarStream(sink, EPISODE_TAGS, "Performance", n, keep, skip=ep_skip) for sink, n in sinks])
         self.update_rec = Recorder(self.updates, [
             ScalarStream(sink, UPDATE_TAGS, "Custom", n, keep, skip=up_skip) for sink, n in sinks])
+        if steps:
+            settings = [self.write_interval_setting] + ([wb.interval] if wb.mode != "disabled" else [])
+            self._pending_auto = [(rec.streams[i], settings[i]) for rec in
+                                  (self.episode_rec, self.update_rec) for i in range(len(sinks))
+                                  if settings[i] == AUTO]
+            self._budget_steps = run.run_budget.total
+
+    def _estimate_intervals(self, length: int) -> None:
+        """A step budget's `auto` intervals: about 100 points over total_steps / this length
+        episodes (the first episode of this process)."""
+        episodes = max(1, self._budget_steps // max(1, length))
+        for stream, setting in self._pending_auto:
+            stream.interval = resolve_interval(setting, episodes, 100)
+        self._pending_auto = []
 
     def on_episode_end(self, ep: EpisodeRecord) -> None:
+        if self._pending_auto:
+            self._estimate_intervals(ep.length)
         r = self.episode_rec
         last = ep.last_update or {}
         r.record("Episode", ep.episode)

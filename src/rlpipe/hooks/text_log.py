@@ -68,11 +68,11 @@ class TextLogHook(Hook):
         if run.restart_reason:
             self.logger.warning("not resuming: %s; starting a fresh run", run.restart_reason)
         if run.resumed_from:
-            self.logger.info("resumed from %s at episode %d (target %d episodes)",
-                             run.resumed_from, run.start_episode, run.target_episodes)
+            self.logger.info("resumed from %s at episode %d (target %s)",
+                             run.resumed_from, run.start_episode, run.run_budget.describe())
         else:
-            self.logger.info("run start: %s on %s, %d episodes, %d envs, seed %d; params digest %s, "
-                             "fingerprint %s", p.train.algo.upper(), p.env.id, run.target_episodes,
+            self.logger.info("run start: %s on %s, %s, %d envs, seed %d; params digest %s, "
+                             "fingerprint %s", p.train.algo.upper(), p.env.id, run.run_budget.describe(),
                              p.train.num_envs, p.train.seed, run.params_digest, run.fingerprint)
         self.logger.info("device: %s (train.device: %s); observation normalization %s", run.device,
                          p.train.device, "on" if run.normalize_observations else "off")

@@ -49,11 +49,11 @@ class FigureSpec:
     tables: tuple[str, ...] = ()
     captures: tuple[str, ...] = ()
     builder: str = ""
-    files: tuple[str, ...] = ()
     prepare: str = ""
     per_capture: str = ""
     per_capture_dir: str = ""
     description: str = ""
+    files: tuple[str, ...] = ()
 
 
 _B = "rlpipe.plots.builders:"

@@ -32,6 +32,7 @@ from rlpipe.hooks.progress import ProgressHook
 from rlpipe.hooks.text_log import TextLogHook
 from rlpipe.io_utils import atomic_write_text
 from rlpipe.paths import CAPTURES_DIR, LIVE_DIR, ROLLOUTS_DIR, RUN_JSON, TEXT_LOG
+from rlpipe.train.budget import Budget
 from rlpipe.train.environment import env_settings, make_env
 from rlpipe.train.trainer import EnvironmentFailure, Trainer
 
@@ -137,7 +138,8 @@ def train(params: Params, root: Path = Path("."), extra_hooks=(), console: bool 
     root = Path(root)
     device = resolve_device(params.train.device)  # a missing GPU is a params error: before any file
     fp = fingerprint(params)
-    target = params.train.episodes
+    budget = Budget.of(params.train)
+    target = params.train.episodes or 0
     ckpt_dir = root / params.checkpoint.directory
     out_dir = root / params.experiment.directory
     _check_folder("experiment.directory", root, params.experiment.directory)
@@ -153,9 +155,10 @@ def train(params: Params, root: Path = Path("."), extra_hooks=(), console: bool 
                                   "or restore the params of that run")
         restart_reason = msg
     removed = _remove_leftovers(ckpt_dir, out_dir, root / LIVE_DIR)
-    if plan.state is not None and plan.state["episode"] >= target:
-        print(f"train: checkpoint {plan.path} is at episode {plan.state['episode']} >= "
-              f"train.episodes ({target}); nothing to do", file=sys.stderr)
+    if plan.state is not None and budget.done(plan.state["episode"], plan.state["global_step"]):
+        print(f"train: checkpoint {plan.path} is at episode {plan.state['episode']} (step "
+              f"{plan.state['global_step']}), the budget {budget.key} ({budget.total}) is spent; "
+              "nothing to do", file=sys.stderr)
         return EXIT_OK
 
     if params.train.torch_threads:
@@ -190,7 +193,8 @@ def train(params: Params, root: Path = Path("."), extra_hooks=(), console: bool 
     ]
     run = RunInfo(
         params=params, root=root, fingerprint=fp, params_digest=params_digest(params),
-        start_episode=trainer.episode, target_episodes=target,
+        start_episode=trainer.episode, target_episodes=target, budget=budget,
+        start_global_step=trainer.global_step,
         resumed_from=os.path.relpath(plan.path, root) if plan.state is not None else None,
         restart_reason=restart_reason,
         env=trainer.env_description,

@@ -33,6 +33,7 @@ from rlpipe.config import Params
 from rlpipe.envs import contract
 from rlpipe.events import (EpisodeRecord, RolloutData, RolloutEnd, RunInfo, RunResult,
                            UpdateRecord)
+from rlpipe.train.budget import Budget
 
 
 class EnvironmentFailure(RuntimeError):
@@ -127,7 +128,8 @@ class Trainer:
         self.resumed_count = 0
         self.stop_reason: str | None = None   # set by a signal handler or a NaN loss, any time
         self.stopping = False                 # the stop as the last rollout end reported it
-        self.target_episodes = self.cfg.episodes
+        self.budget = Budget.of(self.cfg)
+        self.target_episodes = self.cfg.episodes or 0
 
     # ------------------------------------------------------------------ seeding and state
     def seed(self, seed: int) -> None:
@@ -334,14 +336,16 @@ class Trainer:
 
     # ------------------------------------------------------------------ main loop
     def run(self, run: RunInfo) -> RunResult:
-        """Train until ``train.episodes`` episodes are done (or a stop is requested)."""
+        """Train until the budget (``train.episodes`` or ``train.total_steps``) is spent, or a
+        stop is requested."""
         self.target_episodes = run.target_episodes
+        self.budget = run.run_budget
         tracking.activate()
         self.hooks.on_train_start(run)
         try:
             # stop only after a rollout end that said so (its checkpoint covers the stop): a
             # signal that lands while hooks handle a rollout end stops after the next rollout
-            while self.episode < self.target_episodes and not self.stopping:
+            while not self.budget.done(self.episode, self.global_step) and not self.stopping:
                 self._iteration()
         finally:
             tracking.deactivate()
@@ -354,8 +358,9 @@ class Trainer:
         return result
 
     def _iteration(self) -> None:
-        n_envs = min(len(self.envs), self.target_episodes - self.episode)
+        n_envs = self.budget.envs_for_next_rollout(self.episode, len(self.envs))
         buffers = self._collect(n_envs)
+        prev_step = self.global_step
         self.prev_episode = self.episode
         step_start = self.global_step
         for i, buf in enumerate(buffers):
@@ -382,8 +387,8 @@ class Trainer:
         window_full = len(self.returns_window) == self.returns_window.maxlen
         mean_reward = math.fsum(self.returns_window) / len(self.returns_window)
         stopping = self.stop_reason is not None
-        best_improved = (window_full or self.episode >= self.target_episodes) and \
-            mean_reward > self.best_mean_reward
+        final = self.budget.done(self.episode, self.global_step)
+        best_improved = (window_full or final) and mean_reward > self.best_mean_reward
         if best_improved:
             self.best_mean_reward = mean_reward
         self.hooks.on_rollout_end(RolloutEnd(
@@ -393,7 +398,9 @@ class Trainer:
             best_improved=best_improved, snapshot=self.state_dict, update=self.update_count,
             global_step=self.global_step,
             data=partial(_rollout_data, self.update_count, self.prev_episode, buffers, rollout,
-                         self.agent.exportable)))
+                         self.agent.exportable),
+            final=final, prev_global_step=prev_step,
+            progress=self.budget.progress(self.episode, self.global_step)))
         self.stopping = stopping
 
     @property
