@@ -12,6 +12,7 @@ Lifecycle (SB3-callback-like), in order::
     repeat per rollout (one episode on every env):
         on_episode_end(EpisodeRecord)        once per finished episode, in episode order
         on_update(UpdateRecord)              once per policy update
+        on_evaluation(EvalRecord)            after an update that evaluation during training followed
         on_rollout_end(RolloutEnd)           state is consistent here: captures, checkpoints
         on_checkpoint(CheckpointSaved)       for each checkpoint the rollout end produced
     on_interrupt(RunInfo, reason) / on_train_end(RunInfo, RunResult)
@@ -158,8 +159,27 @@ class RolloutEnd:
     #: the rollout's transitions, built on demand (only a hook that exports them pays)
     data: Callable[[], RolloutData] | None = None
     final: bool = False             # the budget is reached (or stop_at): the run's last rollout
+    best_by: str = "mean episode reward"  # or "evaluation return" (train.eval_interval on)
     prev_global_step: int = 0       # environment steps before this rollout
     progress: float = 0.0           # share of the budget done (0..1)
+
+
+@dataclass(frozen=True)
+class EvalRecord:
+    """One evaluation during training (``train.eval_interval``): the greedy policy on
+    ``episodes`` held-out episodes, after the update of the rollout that ended at ``episode``."""
+
+    episode: int
+    global_step: int
+    update: int
+    episodes: int
+    mean_return: float
+    sd_return: float
+    accuracy: float | None           # mean share of decisions in the reference set
+    metrics: dict[str, float]        # the environment's episode metrics, means
+    best_return: float               # the best mean_return so far (this one included)
+    improved: bool                   # a new best: best.pt follows it
+    stop: bool = False               # reached train.stop_at: the run ends after this rollout
 
 
 @dataclass(frozen=True)
@@ -168,6 +188,8 @@ class CheckpointSaved:
     episode: int
     is_best: bool
     mean_reward: float
+    #: what chose best.pt: "mean episode reward" (training) or "evaluation return"
+    best_by: str = "mean episode reward"
 
 
 @dataclass(frozen=True)

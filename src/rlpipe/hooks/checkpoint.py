@@ -49,8 +49,10 @@ class CheckpointHook(Hook):
         state["params"] = self.params_json
         return state
 
-    def _saved(self, path: Path, episode: int, is_best: bool, reward: float) -> CheckpointSaved:
-        return CheckpointSaved(os.path.relpath(path, self.run.root), episode, is_best, reward)
+    def _saved(self, path: Path, episode: int, is_best: bool, reward: float,
+               best_by: str = "mean episode reward") -> CheckpointSaved:
+        return CheckpointSaved(os.path.relpath(path, self.run.root), episode, is_best, reward,
+                               best_by)
 
     def on_rollout_end(self, rollout: RolloutEnd) -> list[CheckpointSaved]:
         ep, prev = rollout.episode, rollout.prev_episode
@@ -75,5 +77,5 @@ class CheckpointHook(Hook):
                 shutil.rmtree(other)
             else:
                 other.unlink(missing_ok=True)
-            saved.append(self._saved(path, ep, True, rollout.best_mean_reward))
+            saved.append(self._saved(path, ep, True, rollout.best_mean_reward, rollout.best_by))
         return saved

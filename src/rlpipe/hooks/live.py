@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Sequence
 
 from rlpipe.contracts import performance_keys
-from rlpipe.events import EpisodeRecord, RolloutEnd, RunInfo, UpdateRecord
+from rlpipe.events import EpisodeRecord, EvalRecord, RolloutEnd, RunInfo, UpdateRecord
 from rlpipe.hooks.base import Hook
 from rlpipe.hooks.writers import format_cell
 from rlpipe.io_utils import atomic_write_text
@@ -129,6 +129,7 @@ class LiveHook(Hook):
         self.metric_names = list(run.env.metric_names)
         self.episodes: list[EpisodeRecord] = []
         self.last_update: UpdateRecord | None = None
+        self.last_eval: EvalRecord | None = None
         if run.start_episode:
             self.reward.load(run.start_episode)
             self.losses.load(run.start_episode)
@@ -147,6 +148,9 @@ class LiveHook(Hook):
         s = up.stats
         self.losses.add((up.update, up.episode, s.get("actor_loss"), s.get("critic_loss"),
                          s.get("entropy")))
+
+    def on_evaluation(self, ev: EvalRecord) -> None:
+        self.last_eval = ev
 
     def on_rollout_end(self, rollout: RolloutEnd) -> None:
         eps, self.episodes = self.episodes, []
@@ -168,6 +172,10 @@ class LiveHook(Hook):
             self.metric_names += [n for n in e.metrics if n not in self.metric_names]
         metrics["performance"] = {key: _mean([e.metrics.get(name) for e in eps])
                                   for name, key in performance_keys(self.metric_names).items()}
+        if self.last_eval is not None:  # the newest evaluation during training
+            ev = self.last_eval
+            metrics["eval"] = {"episode": ev.episode, "mean_return": _finite(ev.mean_return),
+                               "best_return": _finite(ev.best_return), "accuracy": ev.accuracy}
         self._write(metrics)
 
     def _write(self, metrics: dict) -> None:

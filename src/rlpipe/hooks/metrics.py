@@ -7,12 +7,14 @@ from pathlib import Path
 
 from rlpipe.action_log import ACTIONS_COLUMNS, ActionLayout, action_cells, histogram_rows
 from rlpipe.config import AUTO, WandbConfig, resolve_interval
-from rlpipe.contracts import EPISODE_COLUMNS, STEP_COLUMNS, UPDATE_COLUMNS
-from rlpipe.events import EpisodeRecord, RolloutEnd, RunInfo, RunResult, UpdateRecord
+from rlpipe.contracts import (EPISODE_COLUMNS, EVAL_DURING_TRAINING_COLUMNS, STEP_COLUMNS,
+                              UPDATE_COLUMNS)
+from rlpipe.events import EpisodeRecord, EvalRecord, RolloutEnd, RunInfo, RunResult, UpdateRecord
 from rlpipe.hooks.base import Hook
 from rlpipe.hooks.scalar_sinks import ScalarStream, TensorBoardLog, WandbLog, flat_params
 from rlpipe.hooks.writers import CSVLog, Recorder
-from rlpipe.paths import ACTIONS_CSV, EPISODES_CSV, STEPS_CSV, TENSORBOARD_DIR, UPDATES_CSV, WANDB_DIR
+from rlpipe.paths import (ACTIONS_CSV, EPISODES_CSV, EVAL_CSV, STEPS_CSV, TENSORBOARD_DIR,
+                          UPDATES_CSV, WANDB_DIR)
 
 # update statistic key (algorithms.py) -> updates.csv column
 UPDATE_STATS = {
@@ -53,6 +55,7 @@ class MetricsHook(Hook):
         self.updates: CSVLog | None = None
         self.steps: CSVLog | None = None
         self.actions: CSVLog | None = None     # actions.csv (Box and MultiDiscrete actions)
+        self.evals: CSVLog | None = None       # eval.csv (evaluation during training)
         self.tb: TensorBoardLog | None = None
         self.wandb: WandbLog | None = None
         self.notes: list[str] = []
@@ -68,6 +71,10 @@ class MetricsHook(Hook):
             self.steps = CSVLog(self.directory / STEPS_CSV,
                                 STEP_COLUMNS + self.action_layout.step_columns
                                 + tuple(run.env.step_summary_names), "Episode", keep)
+        # always written (header only when evaluation during training is off): visualize reads it
+        self.evals = CSVLog(self.directory / EVAL_CSV, EVAL_DURING_TRAINING_COLUMNS
+                            + (("Reference Accuracy",) if run.env.has_reference else ())
+                            + tuple(run.env.metric_names), "Episode", keep)
         if self.action_layout.has_histograms:
             self.actions = CSVLog(self.directory / ACTIONS_CSV, ACTIONS_COLUMNS, "Episode", keep)
         for log in self._logs():
@@ -173,9 +180,24 @@ class MetricsHook(Hook):
             r.record(tag, value)
         r.dump(up.episode)
 
+    def on_evaluation(self, ev: EvalRecord) -> None:
+        """A row of eval.csv; TensorBoard and W&B ``Eval / ...`` scalars at the episode."""
+        self.evals.write({"Episode": ev.episode, "Global Step": ev.global_step,
+                          "Update": ev.update, "Episodes": ev.episodes,
+                          "Mean Return": ev.mean_return, "Return SD": ev.sd_return,
+                          "Best Mean Return": ev.best_return,
+                          **({} if ev.accuracy is None else {"Reference Accuracy": ev.accuracy}),
+                          **ev.metrics})
+        scalars = {"Eval / Mean return": ev.mean_return, "Eval / Return sd": ev.sd_return,
+                   "Eval / Best mean return": ev.best_return, "Eval / Reference accuracy":
+                   ev.accuracy, **{f"Eval / {k}": v for k, v in ev.metrics.items()}}
+        for sink in (self.tb, self.wandb):
+            if sink is not None:
+                sink.scalars(scalars, ev.episode)
+
     def on_rollout_end(self, rollout: RolloutEnd) -> None:
         # durable before a checkpoint that covers these rows can be written
-        for log in self._logs():
+        for log in [*self._logs(), self.evals]:
             log.flush(fsync=True)
 
     def _logs(self) -> list[CSVLog]:
@@ -200,6 +222,8 @@ class MetricsHook(Hook):
     def close(self) -> None:
         for log in self._logs():
             log.close()
+        if self.evals is not None:
+            self.evals.close()
         if self.tb is not None:
             self.tb.flush()
             self.tb.close()

@@ -6,7 +6,7 @@ import sys
 import time
 from pathlib import Path
 
-from rlpipe.events import CheckpointSaved, RunInfo, RunResult
+from rlpipe.events import CheckpointSaved, EvalRecord, RunInfo, RunResult
 from rlpipe.hooks.base import Hook
 
 LOGGER_NAME = "rlpipe"
@@ -80,10 +80,17 @@ class TextLogHook(Hook):
     def note(self, message: str) -> None:
         self.logger.info(message)
 
+    def on_evaluation(self, ev: EvalRecord) -> None:
+        acc = "" if ev.accuracy is None else f", reference accuracy {ev.accuracy:.3f}"
+        self.logger.info("evaluation at episode %d: mean return %.4f ± %.3g over %d greedy "
+                         "episodes%s; best %.4f%s", ev.episode, ev.mean_return, ev.sd_return,
+                         ev.episodes, acc, ev.best_return,
+                         "; train.stop_at reached, stopping" if ev.stop else "")
+
     def on_checkpoint(self, info: CheckpointSaved) -> None:
         if info.is_best:
-            self.logger.info("new best mean episode reward %.4f at episode %d (%s)",
-                             info.mean_reward, info.episode, info.path)
+            self.logger.info("new best %s %.4f at episode %d (%s)",
+                             info.best_by, info.mean_reward, info.episode, info.path)
         else:
             self.logger.info("checkpoint saved: %s (episode %d)", info.path, info.episode)
 

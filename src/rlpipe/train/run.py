@@ -133,6 +133,18 @@ def _num_nodes(obs) -> int:
     return int(nodes.shape[0]) if nodes is not None else 0
 
 
+def _evaluator(params: Params, budget: Budget):
+    """Evaluation during training (train.eval_interval), or None when it is off."""
+    cfg = params.train
+    interval = budget.interval(cfg.eval_interval, 20)
+    if interval.every <= 0:
+        return None
+    from rlpipe.evaluation.during_training import TrainingEvaluator
+
+    return TrainingEvaluator(lambda: make_env(params.env), interval, cfg.eval_episodes, cfg.seed,
+                             params.env.action_masking, cfg.stop_at)
+
+
 def train(params: Params, root: Path = Path("."), extra_hooks=(), console: bool = True) -> int:
     """Train per ``params`` in ``root``; resume from the newest valid checkpoint. Returns an exit code."""
     root = Path(root)
@@ -169,7 +181,8 @@ def train(params: Params, root: Path = Path("."), extra_hooks=(), console: bool 
     torch.manual_seed(params.train.seed)  # network initialisation is part of the seeded run
     envs, agent, algorithm = build_components(params, device)
     hooks = HookList()
-    trainer = Trainer(params, envs, agent, algorithm, hooks)
+    evaluator = _evaluator(params, budget)
+    trainer = Trainer(params, envs, agent, algorithm, hooks, evaluator)
     trainer.seed(params.train.seed)
     if plan.state is not None:
         try:
@@ -233,7 +246,7 @@ def train(params: Params, root: Path = Path("."), extra_hooks=(), console: bool 
         raise RlpipeError(f"write failed: {e}") from None
     finally:
         # after an error, closing must not replace its message (a full disk fails every flush)
-        for h in [*hooks.hooks, *envs]:
+        for h in [*hooks.hooks, *envs, *([evaluator] if evaluator else [])]:
             with contextlib.suppress(Exception):
                 h.close()
     if code == EXIT_NAN:

@@ -107,9 +107,11 @@ class Trainer:
         algorithm: a :class:`~rlpipe.agents.algorithms.PPO` or ``A2C`` over ``agent``.
         hooks: event receivers (a :class:`~rlpipe.hooks.base.HookList` or anything with its
             methods).
+        evaluator: evaluation during training (``train.eval_interval``), a
+            :class:`~rlpipe.evaluation.during_training.TrainingEvaluator`, or None (off).
     """
 
-    def __init__(self, params: Params, envs: Sequence, agent, algorithm, hooks):
+    def __init__(self, params: Params, envs: Sequence, agent, algorithm, hooks, evaluator=None):
         self.params = params
         self.cfg = params.train
         self.envs = list(envs)
@@ -129,6 +131,8 @@ class Trainer:
         self.stop_reason: str | None = None   # set by a signal handler or a NaN loss, any time
         self.stopping = False                 # the stop as the last rollout end reported it
         self.budget = Budget.of(self.cfg)
+        self.evaluator = evaluator
+        self.reached_stop_at = False          # an evaluation reached train.stop_at
         self.target_episodes = self.cfg.episodes or 0
 
     # ------------------------------------------------------------------ seeding and state
@@ -167,6 +171,7 @@ class Trainer:
                 "last_update": dict(self.last_update) if self.last_update else None,
                 "resumed_count": self.resumed_count,
             },
+            **({"evaluation": self.evaluator.state_dict()} if self.evaluator else {}),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -199,6 +204,8 @@ class Trainer:
         self.best_mean_reward = float(stats["best_mean_reward"])
         self.last_update = stats["last_update"]
         self.resumed_count = int(stats["resumed_count"]) + 1
+        if self.evaluator is not None:
+            self.evaluator.load_state_dict(state.get("evaluation"))
 
     # ------------------------------------------------------------------ rollout
     def _collect(self, n_envs: int) -> list[_EpisodeBuffer]:
@@ -391,17 +398,36 @@ class Trainer:
         best_improved = (window_full or final) and mean_reward > self.best_mean_reward
         if best_improved:
             self.best_mean_reward = mean_reward
+        best_by, best_value = "mean episode reward", self.best_mean_reward
+        evaluation = self._maybe_evaluate(prev_step, final)
+        if evaluation is not None:  # evaluation during training chooses best.pt
+            best_by, (best_improved, best_value, reached) = "evaluation return", evaluation
+            final = final or reached
+            self.reached_stop_at = reached
         self.hooks.on_rollout_end(RolloutEnd(
             episode=self.episode, prev_episode=self.prev_episode,
             target_episodes=self.target_episodes, stop_requested=stopping,
-            mean_episode_reward=mean_reward, best_mean_reward=self.best_mean_reward,
+            mean_episode_reward=mean_reward, best_mean_reward=best_value,
             best_improved=best_improved, snapshot=self.state_dict, update=self.update_count,
             global_step=self.global_step,
             data=partial(_rollout_data, self.update_count, self.prev_episode, buffers, rollout,
                          self.agent.exportable),
-            final=final, prev_global_step=prev_step,
+            final=final, prev_global_step=prev_step, best_by=best_by,
             progress=self.budget.progress(self.episode, self.global_step)))
-        self.stopping = stopping
+        self.stopping = stopping or self.reached_stop_at
+
+    def _maybe_evaluate(self, prev_step: int, final: bool) -> tuple[bool, float, bool] | None:
+        """Evaluation during training, when due (after the update, before the rollout end):
+        emits an :class:`EvalRecord`; returns (new best, best evaluation return, reached
+        train.stop_at), or None when evaluation during training is off."""
+        ev = self.evaluator
+        if ev is None:
+            return None
+        if not ev.due(self.prev_episode, self.episode, prev_step, self.global_step, final):
+            return False, ev.best, False
+        record = ev.evaluate(self.agent, self.episode, self.global_step, self.update_count)
+        self.hooks.on_evaluation(record)
+        return record.improved, record.best_return, record.stop
 
     @property
     def mean_episode_reward(self) -> float:
