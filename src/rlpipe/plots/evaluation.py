@@ -82,3 +82,20 @@ def evaluation_figure(path: Path) -> Figure:
     axes[0].legend(loc="best", fontsize=8, title="policy")
     fig.suptitle(f"Held-out evaluation: mean ± sd over {n} episodes per bar")
     return fig
+
+
+def read_training_evaluations(path: Path, note=lambda message: None):
+    """(episode, mean return, sd) arrays of training_output/eval.csv (evaluation during
+    training), or None when the file is missing or unreadable (a note says so)."""
+    if not path.exists():
+        return None
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            rows = list(csv.DictReader(f))
+        cols = [np.asarray([_float(r.get(c) or "") for r in rows], dtype=np.float64)
+                for c in ("Episode", "Mean Return", "Return SD")]
+    except (OSError, UnicodeDecodeError, csv.Error) as e:
+        note(f"{path.as_posix()}: cannot read ({e}); the reward figure shows no evaluations")
+        return None
+    keep = np.isfinite(cols[0]) & np.isfinite(cols[1])
+    return cols[0][keep], cols[1][keep], np.nan_to_num(cols[2][keep])

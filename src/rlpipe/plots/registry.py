@@ -61,7 +61,9 @@ _B = "rlpipe.plots.builders:"
 #: every figure, in drawing order (slow ones last)
 FIGURES: tuple[FigureSpec, ...] = (
     FigureSpec("reward", ("reward.png",), ("Episode reward",), ("episodes",), (), _B + "reward",
-               description="episode return and its moving average, mean episode reward"),
+               description="episode return and its moving average, mean episode reward; the "
+                           "evaluations during training beside them (train.eval_interval)",
+               files=("<experiment.directory>/eval.csv",)),
     FigureSpec("loss", ("loss.png",), ("Losses",), ("updates", "episodes"), (), _B + "loss",
                description="actor and critic losses per update"),
     FigureSpec("actions", ("actions.png",), ("Action distribution",), ("steps", "actions"), (),
