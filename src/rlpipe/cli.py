@@ -30,19 +30,14 @@ def _env_overrides(pairs: list[str]) -> dict:
 
 def _evaluate(args) -> dict:
     """One policy block of eval/metrics.json (the same keys), on the evaluate stage's seeds."""
-    from rlpipe.checkpoints import load_checkpoint
-    from rlpipe.evaluation.report import summarize
-    from rlpipe.evaluation.runner import evaluate, params_from_checkpoint
+    from rlpipe.evaluation.runner import evaluate_checkpoint
 
     if args.episodes < 1:
         raise ConfigError(f"--episodes: must be >= 1, got {args.episodes}")
     if args.seed < 0:
         raise ConfigError(f"--seed: must be >= 0, got {args.seed}")
-    overrides = _env_overrides(args.env_kwarg)
-    state = load_checkpoint(args.checkpoint)
-    results = evaluate(params_from_checkpoint(state), state, args.policy, args.episodes,
-                       args.seed, overrides, key="--env-kwarg")
-    return summarize(results)
+    return evaluate_checkpoint(args.checkpoint, args.episodes, args.seed, args.policy,
+                               _env_overrides(args.env_kwarg), key="--env-kwarg")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -90,3 +90,16 @@ def evaluate(params: Params, state: dict[str, Any] | None, policy: str, episodes
     finally:
         for e in envs:
             e.close()
+
+
+def evaluate_checkpoint(path, episodes: int = 50, seed: int = 0, policy: str = "greedy",
+                        overrides: dict[str, Any] | None = None, key: str = "env.kwargs") -> dict:
+    """One policy's block of eval/metrics.json (:func:`rlpipe.evaluation.report.summarize`) for
+    the checkpoint at ``path`` (its own env and agent settings; ``overrides`` replace env.kwargs
+    entries): what ``rlpipe evaluate`` prints."""
+    from rlpipe.checkpoints import load_checkpoint
+    from rlpipe.evaluation.report import summarize
+
+    state = load_checkpoint(path)
+    return summarize(evaluate(params_from_checkpoint(state), state, policy, episodes, seed,
+                              overrides, key))
