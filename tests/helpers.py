@@ -131,7 +131,8 @@ def git(repo: Path, *args: str, **kw) -> subprocess.CompletedProcess:
 # worker process, attention heatmaps, the GIF: 3 of the tiny visualize run's 5 s of CPU) are
 # placeholder images in their repositories, so every `dvc repro` and experiment there is cheaper.
 DVC_TEST_PARAMS = {
-    "visualize": {"figures": ["reward", "loss", "actions", "entropy", "value", "performance"]},
+    "visualize": {"figures": ["reward", "loss", "actions", "entropy", "value", "performance",
+                              "evaluation"]},
 }
 
 
