@@ -46,7 +46,8 @@ class SweepConfig:
     max_concurrent: int = _field(0, non_negative)
     #: Ray CPUs one trial reserves (torch runs train.torch_threads threads).
     cpus_per_trial: float = _field(1.0, in_range(0.01, 1024.0))
-    #: replaces train.episodes in every trial; null = train.episodes.
+    #: replaces the budget (train.episodes, or train.total_steps) in every trial; null = the
+    #: training sections' budget.
     episodes: Union[int, None] = _field(None, in_range(1, 10_000_000))
     #: attempts after a trial's first failure (per sweep run), then it is reported failed.
     max_retries: int = _field(2, in_range(0, 100))

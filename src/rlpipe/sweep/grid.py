@@ -89,8 +89,9 @@ def expand(base: Params, cfg: SweepConfig) -> list[Trial]:
     """
     base_dict = base.to_dict()
     base_dict["sweep"] = {}  # a trial is a plain training run; its params do not hold the sweep
-    if cfg.episodes is not None:
+    if cfg.episodes is not None:  # the trials' budget, in place of train.episodes/total_steps
         base_dict["train"]["episodes"] = cfg.episodes
+        base_dict["train"]["total_steps"] = None
     trials = []
     for setting in settings(cfg.grid):
         label, sid = setting_label(setting), setting_id(setting)
