@@ -58,6 +58,9 @@ def test_stop_at_ends_training_early_with_a_final_checkpoint(tmp_path):
     assert [int(r["Episode"]) for r in eval_rows(tmp_path)] == [4]
     assert [e for e, _ in ckpt.list_checkpoints(tmp_path / "checkpoints")] == [4]
     assert "train.stop_at reached" in log_text(tmp_path)
+    before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    assert train(tiny(train={**EVAL, "stop_at": -1000.0}), tmp_path, console=False) == 0
+    assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before  # finished
 
 
 def test_killed_with_evaluation_on_then_rerun_is_identical(tmp_path):

@@ -133,6 +133,13 @@ def _num_nodes(obs) -> int:
     return int(nodes.shape[0]) if nodes is not None else 0
 
 
+def _reached_stop_at(state: dict | None, stop_at: float | None) -> float | None:
+    """The best evaluation return of a checkpoint when it reached ``train.stop_at`` (a run that
+    stopped there is finished, like one that spent its budget), else None."""
+    best = ((state or {}).get("evaluation") or {}).get("best")
+    return best if stop_at is not None and best is not None and best >= stop_at else None
+
+
 def _evaluator(params: Params, budget: Budget):
     """Evaluation during training (train.eval_interval), or None when it is off."""
     cfg = params.train
@@ -171,6 +178,12 @@ def train(params: Params, root: Path = Path("."), extra_hooks=(), console: bool 
         print(f"train: checkpoint {plan.path} is at episode {plan.state['episode']} (step "
               f"{plan.state['global_step']}), the budget {budget.key} ({budget.total}) is spent; "
               "nothing to do", file=sys.stderr)
+        return EXIT_OK
+    reached = _reached_stop_at(plan.state, params.train.stop_at)
+    if reached is not None:
+        print(f"train: checkpoint {plan.path} (episode {plan.state['episode']}) has an evaluation "
+              f"return {reached:.6g} >= train.stop_at ({params.train.stop_at}); nothing to do",
+              file=sys.stderr)
         return EXIT_OK
 
     if params.train.torch_threads:
