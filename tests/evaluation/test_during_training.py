@@ -95,3 +95,13 @@ def test_killed_with_evaluation_on_then_rerun_is_identical(tmp_path):
     assert same_weights(a, b) and a["evaluation"] == b["evaluation"]
     best = [ckpt.load_checkpoint(r / "checkpoints" / "best.pt") for r in (full, victim)]
     assert all(torch.equal(best[0]["actor"][k], best[1]["actor"][k]) for k in best[0]["actor"])
+
+
+def test_auto_interval_with_a_step_budget_counts_steps(tmp_path):
+    """eval_interval auto = about 20 evaluations per run, in the budget's unit: with 60 steps
+    every 3 steps, so after every rollout (each takes more than 3 steps)."""
+    p = tiny(train={"episodes": None, "total_steps": 60, "eval_interval": "auto", "eval_episodes": 2})
+    assert train(p, tmp_path, console=False) == 0
+    with open(tmp_path / "training_output" / "updates.csv", newline="") as f:
+        updates = [int(r["Episode"]) for r in csv.DictReader(f)]
+    assert [int(r["Episode"]) for r in eval_rows(tmp_path)] == updates
