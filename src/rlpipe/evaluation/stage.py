@@ -106,6 +106,8 @@ def evaluate_all(cfg: EvaluateConfig, params: Params, agents: dict, envs: dict,
             (name, cfg.policy, agent) for name, agent in agents[variant].items()]
         for baseline in cfg.baselines:
             if baseline == "reference" and not has_reference(group):
+                log(f"evaluate: {variant} / reference: left out, {params.env.id!r} has no "
+                    "reference decisions")
                 continue
             policies.append((baseline, baseline, None))
         metrics[variant] = {}
