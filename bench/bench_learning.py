@@ -4,7 +4,7 @@
    ``train.episodes``) over seeds 0, 1, 2: ``python stages/train.py --no-progress`` in temporary
    folders, at most 2 processes at a time. Final deployment accuracy = mean of the last 50 rows
    of episodes.csv, mean +- sd over seeds; against a random policy and the oracle on the same
-   seeds (``rlpipe.train.evaluate.evaluate(params, None, 50, seed, policy)``).
+   seeds (``rlpipe.evaluation.runner.evaluate(params, None, policy, 50, seed)``).
 2. Zero-shot: each run's final checkpoint, greedy, on graphs twice as large
    (``evaluate_checkpoint(path, policy='greedy', env_overrides={'num_nodes': 2 n})``, 50 episodes,
    evaluation seed 10000); target >= 0.80. Same-size greedy accuracy shown beside it.
@@ -133,7 +133,11 @@ def cartpole_marks(rows: list[dict]) -> dict:
 
 def run(res: Result, quick: bool) -> None:
     from rlpipe.checkpoints import list_checkpoints
-    from rlpipe.train.evaluate import evaluate, evaluate_checkpoint
+    from rlpipe.evaluation.report import summarize
+    from rlpipe.evaluation.runner import evaluate as play, evaluate_checkpoint
+
+    def evaluate(params, state, episodes, seed, policy, overrides=None):
+        return summarize(play(params, state, policy, episodes, seed, overrides))
 
     seeds = (0,) if quick else (0, 1, 2)
     eval_episodes = 5 if quick else 50
@@ -175,17 +179,17 @@ def run(res: Result, quick: bool) -> None:
                 ck = list_checkpoints(job.folder / "checkpoints")[0][1]
                 z = evaluate_checkpoint(ck, eval_episodes, 10_000, "greedy", {"num_nodes": 2 * n})
                 s = evaluate_checkpoint(ck, eval_episodes, 10_000, "greedy")
-                zs[algo].append(z["deployment_accuracy"])
-                same[algo].append(s["deployment_accuracy"])
+                zs[algo].append(z["reference_accuracy"]["mean"])
+                same[algo].append(s["reference_accuracy"]["mean"])
                 say(f"  [learning] gat-{algo} seed {seed}: final accuracy {acc[algo][-1]:.3f}, greedy "
-                    f"{s['deployment_accuracy']:.3f} on {n} nodes, {z['deployment_accuracy']:.3f} on {2 * n}")
+                    f"{s['reference_accuracy']['mean']:.3f} on {n} nodes, {z['reference_accuracy']['mean']:.3f} on {2 * n}")
         base_acc = {"random": [], "oracle": []}
         base_ret = {"random": [], "oracle": []}
         for seed in seeds:
             for pol in ("random", "oracle"):
                 e = evaluate(params, None, eval_episodes, seed, "reference" if pol == "oracle" else pol)
-                base_acc[pol].append(e["deployment_accuracy"])
-                base_ret[pol].append(e["mean_return"])
+                base_acc[pol].append(e["reference_accuracy"]["mean"])
+                base_ret[pol].append(e["return"]["mean"])
         big = {pol: evaluate(params, None, eval_episodes, 10_000, "reference" if pol == "oracle" else pol,
                             {"num_nodes": 2 * n})
                for pol in ("random", "oracle")}
@@ -224,7 +228,7 @@ def run(res: Result, quick: bool) -> None:
                         f"{pm(same[algo])} | {pm(zs[algo])} | {statistics.mean(secs[algo]):.0f} s |")
     for pol in ("random", "oracle"):
         res.body.append(f"| {pol} | {pm(base_acc[pol])} | {pm(base_ret[pol], '{:.2f}')} | - | "
-                        f"{big[pol]['deployment_accuracy']:.3f} | - |")
+                        f"{big[pol]['reference_accuracy']['mean']:.3f} | - |")
     res.body += [
         "",
         "Per seed, final accuracy: " + "; ".join(

@@ -10,7 +10,7 @@
    training size and zero-shot on graphs twice as large (``evaluate_checkpoint``, 50 episodes,
    seed 10000). Targets: GAT >= 0.80 within 10 minutes per run, zero-shot >= 0.70, ablation at
    least 0.15 below the GAT.
-2. Baselines on the same seeds: ``random``, ``reference`` (``rlpipe.train.evaluate.evaluate``) and
+2. Baselines on the same seeds: ``random``, ``reference`` (``rlpipe.evaluation.runner.evaluate``) and
    a *local greedy* heuristic that sees each node's own features only (:func:`local_greedy`).
 3. Encoder choice, seed 0 only: ``agent.conv`` gatv2 and transformer, and GATConv with 3 layers,
    against the GAT run of seed 0 (same episode budget).
@@ -62,13 +62,14 @@ def evaluate_local_greedy(params, episodes: int, seed: int, num_nodes: int | Non
     from dataclasses import replace
 
     from rlpipe.envs import contract
+    from rlpipe.evaluation.seeds import episode_seed
     from rlpipe.train.environment import make_env
 
     kwargs = dict(params.env.kwargs, **({"num_nodes": num_nodes} if num_nodes else {}))
     env = make_env(replace(params.env, kwargs=kwargs))
     accs = []
     for ep in range(episodes):
-        obs, _ = env.reset(seed=seed + ep)
+        obs, _ = env.reset(seed=episode_seed(seed, ep))  # the evaluate stage's seeds
         hits, done = [], False
         while not done:
             obs, _, term, trunc, info = env.step(local_greedy(obs))
@@ -95,16 +96,16 @@ def _train(jobs: list[Job]) -> float:
 
 def _outcome(job: Job, n: int, eval_episodes: int) -> dict[str, float]:
     from rlpipe.checkpoints import list_checkpoints
-    from rlpipe.train.evaluate import evaluate_checkpoint
+    from rlpipe.evaluation.runner import evaluate_checkpoint
 
     rows = read_episodes(job.folder)[-50:]
     ck = list_checkpoints(job.folder / "checkpoints")[0][1]
     return {
         "final": statistics.mean(float(r["Deployment Accuracy"]) for r in rows),
         "return": statistics.mean(float(r["Cumulative Reward"]) for r in rows),
-        "greedy": evaluate_checkpoint(ck, eval_episodes, EVAL_SEED, "greedy")["deployment_accuracy"],
+        "greedy": evaluate_checkpoint(ck, eval_episodes, EVAL_SEED, "greedy")["reference_accuracy"]["mean"],
         "zero_shot": evaluate_checkpoint(ck, eval_episodes, EVAL_SEED, "greedy",
-                                         {"num_nodes": 2 * n})["deployment_accuracy"],
+                                         {"num_nodes": 2 * n})["reference_accuracy"]["mean"],
         "seconds": job.seconds,
     }
 
@@ -137,7 +138,11 @@ def _pair_runs(tmp: Path, base: dict, seeds, prefix: str) -> list[Job]:
 
 
 def run(res: Result, quick: bool) -> None:
-    from rlpipe.train.evaluate import evaluate
+    from rlpipe.evaluation.report import summarize
+    from rlpipe.evaluation.runner import evaluate as play
+
+    def evaluate(params, state, episodes, seed, policy, overrides=None):
+        return summarize(play(params, state, policy, episodes, seed, overrides))
 
     _one_thread()
     seeds = (0,) if quick else (0, 1, 2)
@@ -168,9 +173,9 @@ def run(res: Result, quick: bool) -> None:
     for s in seeds:
         for pol in ("random", "reference"):
             base_rows[pol].append({
-                "greedy": evaluate(params, None, eval_episodes, s, pol)["deployment_accuracy"],
+                "greedy": evaluate(params, None, eval_episodes, s, pol)["reference_accuracy"]["mean"],
                 "zero_shot": evaluate(params, None, eval_episodes, s, pol,
-                                      {"num_nodes": 2 * n})["deployment_accuracy"]})
+                                      {"num_nodes": 2 * n})["reference_accuracy"]["mean"]})
         base_rows["local greedy"].append({
             "greedy": evaluate_local_greedy(params, eval_episodes, s),
             "zero_shot": evaluate_local_greedy(params, eval_episodes, s, 2 * n)})

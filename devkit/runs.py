@@ -29,6 +29,8 @@ TINY_PARAMS = {
     "capture": {"every": 8, "last": 1},
     "summarize": {"window": 4, "max_points": 50},
     "visualize": {"tsne_sample": 50, "animation_max_frames": 5, "dpi": 40},
+    # the project's variants (a zero-shot one on larger graphs), at the tiny graphs' scale
+    "evaluate": {"episodes": 4, "variants": {"trained": {}, "zero_shot_2x": {"num_nodes": 16}}},
 }
 
 
@@ -113,7 +115,8 @@ def git(repo: Path, *args: str, **kw) -> subprocess.CompletedProcess:
 # worker process, attention heatmaps, the GIF: 3 of the tiny visualize run's 5 s of CPU) are
 # placeholder images in their repositories, so every `dvc repro` and experiment there is cheaper.
 DVC_TEST_PARAMS = {
-    "visualize": {"figures": ["reward", "loss", "actions", "entropy", "value", "performance"]},
+    "visualize": {"figures": ["reward", "loss", "actions", "entropy", "value", "performance",
+                              "evaluation"]},
 }
 
 

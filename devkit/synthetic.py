@@ -242,3 +242,20 @@ def write_params(root: Path, visualize: dict | None = None, experiment: dict | N
     p = Path(root) / "params.yaml"
     p.write_text(yaml.safe_dump(doc))
     return p
+
+
+def write_eval_episodes(root: Path, episodes: int = 5, reference: bool = True, seed: int = 0) -> Path:
+    """eval/episodes.csv as the evaluate stage writes it: two variants, two checkpoints and the
+    baselines (reference only with ``reference``), ``episodes`` rows each, random numbers."""
+    rng = np.random.default_rng(seed)
+    path = Path(root) / "eval" / "episodes.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    policies = ["final", "best", "random"] + (["reference"] if reference else [])
+    lines = ["Variant,Policy,Episode,Seed,Return,Length" + (",Reference Accuracy" if reference else "")]
+    for variant in ("trained", "zero_shot_2x"):
+        for policy in policies:
+            for j in range(episodes):
+                acc = f",{rng.uniform():.4f}" if reference else ""
+                lines.append(f"{variant},{policy},{j + 1},{1024 + j},{rng.normal(10, 3):.4f},12{acc}")
+    path.write_text("\n".join(lines) + "\n")
+    return path

@@ -14,7 +14,7 @@ import sys
 from rlpipe.config import ConfigError
 from rlpipe.stage_runner import run_stage
 
-POLICIES = ("greedy", "sample", "random", "reference")  # rlpipe.train.evaluate.POLICIES
+POLICIES = ("greedy", "sample", "random", "reference")  # rlpipe.evaluation.episodes.POLICIES
 
 
 def _env_overrides(pairs: list[str]) -> dict:
@@ -29,13 +29,27 @@ def _env_overrides(pairs: list[str]) -> dict:
     return out
 
 
+def _evaluate(args) -> dict:
+    """One policy block of eval/metrics.json (the same keys), on the evaluate stage's seeds."""
+    from rlpipe.evaluation.runner import evaluate_checkpoint
+
+    if args.episodes < 1:
+        raise ConfigError(f"--episodes: must be >= 1, got {args.episodes}")
+    if args.seed < 0:
+        raise ConfigError(f"--seed: must be >= 0, got {args.seed}")
+    return evaluate_checkpoint(args.checkpoint, args.episodes, args.seed, args.policy,
+                               _env_overrides(args.env_kwarg), key="--env-kwarg")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="rlpipe", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     ev = sub.add_parser("evaluate", help="run a checkpoint's policy (or a baseline) without training")
     ev.add_argument("--checkpoint", required=True, help="checkpoint file or folder (mapped to CPU)")
     ev.add_argument("--episodes", type=int, default=50)
-    ev.add_argument("--seed", type=int, default=10_000, help="evaluation seed (not the training seed)")
+    ev.add_argument("--seed", type=int, default=0,
+                    help="evaluation seed, as evaluate.seed: the episodes' seeds are derived from "
+                         "it and are never training seeds (default: %(default)s)")
     ev.add_argument("--policy", default="greedy", choices=POLICIES,
                     help="the actor's argmax, its samples, uniform random actions, or the "
                          "environment's reference decisions (default: %(default)s)")
@@ -54,10 +68,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def run() -> int:
         if args.command == "evaluate":
-            from rlpipe.train.evaluate import evaluate_checkpoint
-
-            overrides = _env_overrides(args.env_kwarg)
-            result = evaluate_checkpoint(args.checkpoint, args.episodes, args.seed, args.policy, overrides)
+            result = _evaluate(args)
         elif args.command == "export":
             from rlpipe.deploy.onnx_export import export_checkpoint
 

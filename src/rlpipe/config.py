@@ -23,6 +23,10 @@ from rlpipe.config_build import (  # noqa: F401 - re-exported: sections and envi
     AUTO, ConfigError, _check, _field, bool_or_auto, build, device_name, in_range, int_or_auto,
     non_negative, one_of, positive, relative_path, resolve_interval,
 )
+from rlpipe.config_evaluate import EVAL_CHECKPOINTS, EvaluateConfig  # noqa: F401 - a section
+from rlpipe.config_sweep import (  # noqa: F401 - the sweep section lives there (re-exported)
+    SWEEP_ADDRESS_KEYWORDS, TRAIN_SECTIONS, ObjectiveConfig, SweepConfig, ray_address,
+)
 from rlpipe.envs import DEFAULT_ENV_ID
 
 # --------------------------------------------------------------------------- sections
@@ -84,8 +88,19 @@ class TrainConfig:
 
     #: the algorithm: PPO (clipped objective, minibatch epochs) or A2C (one step per rollout).
     algo: str = _field("ppo", one_of("ppo", "a2c"))
-    #: episodes to train in total (raising it later continues a finished run).
-    episodes: int = _field(480, in_range(1, 10_000_000))
+    #: the budget: episodes to train in total (raising it later continues a finished run); or
+    #: null with total_steps set (setting only total_steps implies episodes: null).
+    episodes: Union[int, None] = _field(480, in_range(1, 10_000_000))
+    #: the budget in environment steps (all environments), instead of episodes; null = episodes.
+    total_steps: Union[int, None] = _field(None, in_range(1, 10**12))
+    #: evaluation during training every N episodes (greedy, on environments and seeds of its
+    #: own; best.pt then follows the evaluation return); auto = about 20 per run; 0 = off.
+    eval_interval: Union[int, str] = _field(0, int_or_auto(0), "an integer >= 0 or 'auto'")
+    #: episodes per evaluation during training.
+    eval_episodes: int = _field(10, in_range(1, 100_000))
+    #: end training early (with a final checkpoint) once an evaluation's mean return reaches
+    #: this; null = never. Needs eval_interval.
+    stop_at: Union[float, None] = _field(None)
     #: seeds python, numpy, torch and every environment.
     seed: int = _field(0, in_range(0, 2**32 - 1))  # numpy's legacy seeding takes 32 bits
     #: environments stepped together (their observations batched into one forward pass).
@@ -138,6 +153,20 @@ class TrainConfig:
     #: auto = on for continuous control (flat observations, Box actions), off otherwise
     #: (graph observations, Discrete/MultiDiscrete actions). See docs/SPACES.md.
     normalize_observations: Union[bool, str] = _field(AUTO, bool_or_auto, "true, false or 'auto'")
+
+    @staticmethod
+    def prepare(data: Mapping[str, Any], s: str) -> Mapping[str, Any]:
+        """Setting total_steps alone implies episodes: null (the default budget is episodes)."""
+        if data.get("total_steps") is not None and "episodes" not in data:
+            return {**data, "episodes": None}
+        return data
+
+    def validate(self, s: str) -> None:
+        _check((self.episodes is None) != (self.total_steps is None), f"{s}.episodes, {s}.total_steps",
+               "set exactly one budget (the other null)",
+               {"episodes": self.episodes, "total_steps": self.total_steps})
+        _check(self.stop_at is None or self.eval_interval != 0, f"{s}.stop_at",
+               f"needs evaluation during training ({s}.eval_interval > 0 or 'auto')", self.stop_at)
 
 
 @dataclass(frozen=True)
@@ -253,12 +282,6 @@ class VisualizeConfig:
     capture_episode: int = _field(0, non_negative)
 
 
-# The sweep section, and TRAIN_SECTIONS (the sections that define one training run), live in
-# config_sweep (imported here, after the sections it does not need).
-from rlpipe.config_sweep import (  # noqa: E402,F401 - the sweep section lives there (re-exported)
-    SWEEP_ADDRESS_KEYWORDS, TRAIN_SECTIONS, ObjectiveConfig, SweepConfig, ray_address,
-)
-
 
 @dataclass(frozen=True)
 class Params:
@@ -271,12 +294,13 @@ class Params:
     summarize: SummarizeConfig
     visualize: VisualizeConfig
     sweep: SweepConfig
+    evaluate: EvaluateConfig = EvaluateConfig()
 
     SECTIONS = {
         "env": EnvConfig, "agent": AgentConfig, "train": TrainConfig,
         "experiment": ExperimentConfig, "checkpoint": CheckpointConfig,
         "capture": CaptureConfig, "summarize": SummarizeConfig, "visualize": VisualizeConfig,
-        "sweep": SweepConfig,
+        "sweep": SweepConfig, "evaluate": EvaluateConfig,
     }
 
     @classmethod
@@ -321,10 +345,13 @@ def load_params(path: str | os.PathLike = "params.yaml") -> Params:
 
 # Settings that do not change what a run computes: changing them never blocks a resume.
 FINGERPRINT_EXCLUDED = {
-    # device: a checkpoint resumes on any device (docs/DEVICES.md); env_workers: same results
-    "train": {"episodes", "on_mismatch", "progress_bar", "on_nan", "device", "env_workers"},
+    # device: a checkpoint resumes on any device (docs/DEVICES.md); env_workers: same results;
+    # the budget and evaluation during training never change what a rollout computes
+    "train": {"episodes", "total_steps", "eval_interval", "eval_episodes", "stop_at",
+              "on_mismatch", "progress_bar", "on_nan", "device", "env_workers"},
     # whole sections (None)
-    **dict.fromkeys(("experiment", "checkpoint", "capture", "summarize", "visualize", "sweep")),
+    **dict.fromkeys(("experiment", "checkpoint", "capture", "summarize", "visualize", "sweep",
+                     "evaluate")),
 }
 
 

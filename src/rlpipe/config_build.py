@@ -159,6 +159,9 @@ def build(cls: type, data: Mapping[str, Any] | None, section: str) -> Any:
         data = {}
     if not isinstance(data, Mapping):
         raise ConfigError(f"{section}: expected a mapping of settings, got {data!r}")
+    prepare = getattr(cls, "prepare", None)  # defaults that depend on other given keys
+    if prepare is not None:
+        data = prepare(data, section)
     hints = get_type_hints(cls)
     known = {f.name: f for f in fields(cls)}
     unknown = sorted(set(data) - set(known))

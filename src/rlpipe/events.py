@@ -12,6 +12,7 @@ Lifecycle (SB3-callback-like), in order::
     repeat per rollout (one episode on every env):
         on_episode_end(EpisodeRecord)        once per finished episode, in episode order
         on_update(UpdateRecord)              once per policy update
+        on_evaluation(EvalRecord)            after an update that evaluation during training followed
         on_rollout_end(RolloutEnd)           state is consistent here: captures, checkpoints
         on_checkpoint(CheckpointSaved)       for each checkpoint the rollout end produced
     on_interrupt(RunInfo, reason) / on_train_end(RunInfo, RunResult)
@@ -33,6 +34,7 @@ from rlpipe.envs.contract import EnvDescription
 
 if TYPE_CHECKING:  # pragma: no cover
     from rlpipe.config import Params
+    from rlpipe.train.budget import Budget
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,15 @@ class RunInfo:
     action_layout: Any = None      # rlpipe.action_log.ActionLayout: how the logs record actions
     device: str = "cpu"            # where the networks run, e.g. "cuda:0 (NVIDIA H200)"
     normalize_observations: bool = False
+    #: train.episodes or train.total_steps (rlpipe.train.budget.Budget); None = target_episodes
+    budget: "Budget | None" = None
+    start_global_step: int = 0     # environment steps already taken (0 for a fresh run)
+
+    @property
+    def run_budget(self) -> "Budget":
+        from rlpipe.train.budget import EPISODES, Budget
+
+        return self.budget if self.budget is not None else Budget(EPISODES, self.target_episodes)
 
 
 @dataclass(frozen=True)
@@ -151,6 +162,28 @@ class RolloutEnd:
     global_step: int = 0            # environment steps so far (all envs)
     #: the rollout's transitions, built on demand (only a hook that exports them pays)
     data: Callable[[], RolloutData] | None = None
+    final: bool = False             # the budget is reached (or stop_at): the run's last rollout
+    best_by: str = "mean episode reward"  # or "evaluation return" (train.eval_interval on)
+    prev_global_step: int = 0       # environment steps before this rollout
+    progress: float = 0.0           # share of the budget done (0..1)
+
+
+@dataclass(frozen=True)
+class EvalRecord:
+    """One evaluation during training (``train.eval_interval``): the greedy policy on
+    ``episodes`` held-out episodes, after the update of the rollout that ended at ``episode``."""
+
+    episode: int
+    global_step: int
+    update: int
+    episodes: int
+    mean_return: float
+    sd_return: float
+    accuracy: float | None           # mean share of decisions in the reference set
+    metrics: dict[str, float]        # the environment's episode metrics, means
+    best_return: float               # the best mean_return so far (this one included)
+    improved: bool                   # a new best: best.pt follows it
+    stop: bool = False               # reached train.stop_at: the run ends after this rollout
 
 
 @dataclass(frozen=True)
@@ -159,6 +192,8 @@ class CheckpointSaved:
     episode: int
     is_best: bool
     mean_reward: float
+    #: what chose best.pt: "mean episode reward" (training) or "evaluation return"
+    best_by: str = "mean episode reward"
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ STEPS_CSV = "steps.csv"
 ACTIONS_CSV = "actions.csv"  # per-dimension action histograms (Box / MultiDiscrete actions)
 TEXT_LOG = "agent_training.log"
 RUN_JSON = "run.json"
+EVAL_CSV = "eval.csv"              # evaluation during training (train.eval_interval)
 TENSORBOARD_DIR = "tensorboard"
 CAPTURES_DIR = "captures"
 CAPTURE_INDEX = "index.json"
@@ -36,6 +37,11 @@ SUMMARY_DIR = Path("data/summary")
 ACTIONS_PARQUET = "actions.parquet"
 PLOT_SERIES_DIR = Path("data/plots")
 METRICS_PATH = Path("metrics.json")
+
+# evaluate: relative to the repository root; git-tracked (cache: false) like metrics.json
+EVAL_DIR = Path("eval")
+EVAL_METRICS = EVAL_DIR / "metrics.json"
+EVAL_EPISODES_CSV = EVAL_DIR / "episodes.csv"
 
 # visualize
 FIGURES_DIR = Path("plots")

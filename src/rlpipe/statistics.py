@@ -110,6 +110,12 @@ STEP_TYPES: dict[str, type] = {
 }
 STEP_COLUMNS = tuple(STEP_TYPES)
 
+#: eval/episodes.csv (the evaluate stage), then Reference Accuracy and the environment's metrics
+EVAL_EPISODE_COLUMNS = ("Variant", "Policy", "Episode", "Seed", "Return", "Length")
+#: training_output/eval.csv (evaluation during training), then Reference Accuracy and metric means
+EVAL_DURING_TRAINING_COLUMNS = ("Episode", "Global Step", "Update", "Episodes", "Mean Return",
+                                "Return SD", "Best Mean Return")
+
 
 def column_types() -> dict[str, type]:
     """Every fixed column of episodes, updates and steps -> int, float or bool."""

@@ -69,6 +69,7 @@ def test_outside_graph_env_runs_dvc_repro_with_every_figure(tmp_path):
     (repo / "treasure_env.py").write_text(ENV_MODULE)
     params = project_params()
     params["env"] = {"id": "treasure_env:TreasureGraph-v0", "kwargs": {"nodes": 7, "steps": 6}}
+    params["evaluate"]["variants"] = {"trained": {}, "zero_shot_2x": {"nodes": 14}}  # its setting
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     git(repo, "add", "-A")
     git(repo, "commit", "-qm", "custom env")
@@ -86,7 +87,7 @@ def test_outside_graph_env_runs_dvc_repro_with_every_figure(tmp_path):
     # every figure drawn, none a placeholder
     assert "(0 placeholders)" in text, text
     for name in ("reward.png", "loss.png", "actions.png", "entropy.png", "value.png",
-                 "performance.png", "attention.png", "embeddings_pca.png",
+                 "performance.png", "evaluation.png", "attention.png", "embeddings_pca.png",
                  "embeddings_tsne.png", "episode.gif"):
         assert (repo / "plots" / name).stat().st_size > 5_000, name
 

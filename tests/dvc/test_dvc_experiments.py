@@ -57,7 +57,7 @@ def run_fresh_experiment(repo: Path, name: str, setting: str) -> str:
     before = log.read_text()
     out = dvc(repo, "exp", "run", "-n", name, "-S", setting, timeout=600)
     text = out.stdout + out.stderr
-    assert stages_ran(text) == ["train", "summarize", "visualize"], text
+    assert stages_ran(text) == ["train", "evaluate", "summarize", "visualize"], text
     new = log.read_text()
     # the workspace's persisted checkpoints come from other params: fingerprint guard -> restart
     assert "not resuming" in new and "starting a fresh run" in new, new

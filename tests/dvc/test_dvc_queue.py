@@ -74,7 +74,8 @@ def test_queued_experiments_run_in_parallel_from_the_locked_checkpoint(repo: Pat
     assert seen_running_together, f"the two queued experiments never ran at the same time: {history}"
 
     for text in logs.values():
-        assert re.findall(r"Running stage '(\w+)'", text) == ["train", "summarize", "visualize"]
+        assert re.findall(r"Running stage '(\w+)'", text) == [
+            "train", "evaluate", "summarize", "visualize"]
         assert (f"resumed from checkpoints/ckpt_ep{base_episodes:06d}.pt at episode {base_episodes}"
                 in text), text
 

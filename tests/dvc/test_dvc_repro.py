@@ -16,7 +16,7 @@ from tests.helpers import (copy_repo, dvc, edit_params, stages_ran, stages_skipp
 
 pytestmark = pytest.mark.dvc
 
-ALL = ["train", "summarize", "visualize"]
+ALL = ["train", "evaluate", "summarize", "visualize"]
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +64,7 @@ def test_visualize_param_reruns_visualize_only(repo: Path):
 
     ran, skipped, text = repro(repo)
     assert ran == ["visualize"], text
-    assert skipped == ["train", "summarize"], text
+    assert skipped == ["train", "evaluate", "summarize"], text
     assert (repo / "plots" / "reward.png").read_bytes() != png_before  # drawn at the new dpi
     assert out_hash(repo, "summarize", "data/summary") == summary_before
     up_to_date(repo)
@@ -91,8 +91,28 @@ def test_summarize_param_reruns_summarize_not_train(repo: Path):
     tables_changed = out_hash(repo, "summarize", "data/summary") != summary_before
     assert ("visualize" in ran) == tables_changed, text
     if not tables_changed:
-        assert skipped == ["train", "visualize"], text
+        assert skipped == ["train", "evaluate", "visualize"], text
         assert out_hash(repo, "visualize", "plots") == plots_before
+    up_to_date(repo)
+
+
+def test_evaluate_param_reruns_evaluate_and_visualize_never_train(repo: Path):
+    """evaluate.* reruns the evaluate stage and the figures that read it; the checkpoints, the
+    training logs and the summary stay as they were; `dvc metrics show` lists the eval metrics."""
+    up_to_date(repo)
+    episodes = yaml.safe_load((repo / "params.yaml").read_text())["evaluate"]["episodes"]
+    ckpt_before = tree_hashes(repo / "checkpoints")
+    edit_params(repo, {"evaluate": {"episodes": episodes + 1}})
+
+    ran, skipped, text = repro(repo)
+    assert ran == ["evaluate", "visualize"], text
+    assert skipped == ["train", "summarize"], text
+    assert tree_hashes(repo / "checkpoints") == ckpt_before
+    shown = json.loads(dvc(repo, "metrics", "show", "--json").stdout)
+    evaluated = next(iter(shown.values()))["data"]["eval/metrics.json"]["data"]
+    for variant in ("trained", "zero_shot_2x"):
+        assert set(evaluated[variant]) == {"final", "best", "random", "reference"}
+        assert evaluated[variant]["best"]["episodes"] == episodes + 1
     up_to_date(repo)
 
 

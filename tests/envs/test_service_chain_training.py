@@ -59,3 +59,21 @@ def test_bad_env_kwargs_name_the_key(tmp_path):
     with pytest.raises(ConfigError, match="env.kwargs.neighbours: must be between 1 and 16"):
         train(params(env={"kwargs": {"neighbours": 0}}), tmp_path, console=False)
     assert not (tmp_path / "training_output").exists()
+
+
+def test_the_evaluate_stage_reports_accuracy_metrics_and_both_baselines(uninterrupted, tmp_path):
+    import json
+    import shutil
+
+    from rlpipe.config import EvaluateConfig, build
+    from rlpipe.evaluation.stage import run
+
+    shutil.copytree(uninterrupted / "checkpoints", tmp_path / "checkpoints")
+    cfg = build(EvaluateConfig, {"episodes": 3, "variants": {"trained": {}, "zero_shot_2x": {
+        "num_nodes": 16}}}, "evaluate")
+    assert run({"evaluate": cfg, "checkpoint.directory": "checkpoints"}, tmp_path) == 0
+    metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    for variant in metrics.values():
+        assert list(variant) == ["final", "best", "random", "reference"]
+        assert variant["reference"]["reference_accuracy"]["mean"] == 1.0
+        assert len(variant["final"]) > 3  # episodes, return, accuracy and the env's metrics

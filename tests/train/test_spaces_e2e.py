@@ -46,8 +46,8 @@ def stage(root, params: dict, name: str = "train"):
 def pendulum_run(tmp_path_factory):
     """Pendulum-v1 (Box actions, normalization auto = on) through train, summarize, visualize."""
     root = tmp_path_factory.mktemp("pendulum")
-    params = flat_params("Pendulum-v1")
-    for name in ("train", "summarize", "visualize"):
+    params = {**flat_params("Pendulum-v1"), "evaluate": {"episodes": 4, "variants": {"trained": {}}}}
+    for name in ("train", "evaluate", "summarize", "visualize"):
         proc = stage(root, params, name)
         assert proc.returncode == 0, proc.stderr
         (root / f"{name}.out").write_text(proc.stdout + proc.stderr)
@@ -137,18 +137,33 @@ def test_resume_with_normalization_is_bit_identical(tmp_path):
     assert float(a["count"]) > 8 * 200  # every collected observation went in
 
 
+def test_the_evaluate_stage_reports_returns_only(pendulum_run):
+    """Pendulum has neither reference decisions nor episode metrics: returns, no reference
+    baseline; the evaluation figure is drawn from them."""
+    import json
+
+    metrics = json.loads((pendulum_run / "eval" / "metrics.json").read_text())
+    assert list(metrics) == ["trained"] and list(metrics["trained"]) == ["final", "best", "random"]
+    assert all(set(b) == {"episodes", "return"} for b in metrics["trained"].values())
+    assert "evaluation.png: " not in (pendulum_run / "visualize.out").read_text()  # no placeholder
+
+
 def test_evaluate_uses_the_checkpointed_normalizer(pendulum_run):
-    from rlpipe.train.evaluate import evaluate, params_from_checkpoint
+    from rlpipe.evaluation.report import summarize
+    from rlpipe.evaluation.runner import evaluate, params_from_checkpoint
+
+    def mean_return(state, policy):
+        return summarize(evaluate(params, state, policy, 2, 0))["return"]["mean"]
 
     state = newest_state(pendulum_run)
     params = params_from_checkpoint(state)
-    first = evaluate(params, state, 2, 0, "greedy")
-    assert first == evaluate(params, state, 2, 0, "greedy")
+    first = evaluate(params, state, "greedy", 2, 0)
+    assert first == evaluate(params, state, "greedy", 2, 0)
     moved = {**state, "obs_normalizer": {**state["obs_normalizer"],
                                          "mean": state["obs_normalizer"]["mean"] + 5.0}}
-    assert evaluate(params, moved, 2, 0, "greedy")["mean_return"] != first["mean_return"]
-    assert np.isfinite(evaluate(params, state, 2, 0, "sample")["mean_return"])
-    assert np.isfinite(evaluate(params, None, 2, 0, "random")["mean_return"])
+    assert mean_return(moved, "greedy") != summarize(first)["return"]["mean"]
+    assert np.isfinite(mean_return(state, "sample"))
+    assert np.isfinite(mean_return(None, "random"))
 
 
 @pytest.mark.parametrize("env_id, space", [("tests.train.spaces_envs:Bits-v0", "MultiBinary"),

@@ -370,3 +370,55 @@ def test_integer_axes_get_integer_ticks() -> None:
     for ax, which in axes:
         ticks = [*(ax.get_xticks() if "x" in which else []), *(ax.get_yticks() if "y" in which else [])]
         assert ticks and all(float(t).is_integer() for t in ticks), (ax.get_xlabel(), list(ticks))
+
+
+def test_evaluation_figure_bars_are_the_means_of_eval_episodes(tmp_path: Path) -> None:
+    import csv
+
+    from rlpipe.plots.evaluation import evaluation_figure
+
+    path = synthetic.write_eval_episodes(tmp_path, episodes=6)
+    rows = list(csv.DictReader(path.open()))
+    fig = evaluation_figure(path)
+    ret_ax, acc_ax = fig.axes[:2]
+    heights = [p.get_height() for p in ret_ax.patches]
+    assert len(heights) == 2 * 4                 # variants x policies
+    # bars are drawn policy by policy, each over the variants
+    for k, policy in enumerate(["final", "best", "random", "reference"]):
+        for v, variant in enumerate(["trained", "zero_shot_2x"]):
+            values = [float(r["Return"]) for r in rows if (r["Variant"], r["Policy"]) == (variant, policy)]
+            assert heights[2 * k + v] == pytest.approx(np.mean(values))
+    assert [t.get_text() for t in ret_ax.get_xticklabels()] == ["trained", "zero_shot_2x"]
+    assert "accuracy" in acc_ax.get_ylabel()
+    returns_only = evaluation_figure(synthetic.write_eval_episodes(tmp_path / "no_ref", reference=False))
+    assert len([a for a in returns_only.axes if a.patches]) == 1
+
+
+def test_evaluation_figure_needs_the_evaluate_stage_output(tmp_path: Path) -> None:
+    from rlpipe.plots.evaluation import evaluation_figure
+
+    with pytest.raises(FigureUnavailable, match="no .*eval/episodes.csv"):
+        evaluation_figure(tmp_path / "eval" / "episodes.csv")
+    bad = tmp_path / "bad.csv"
+    bad.write_text("Variant,Return\ntrained,1.0\n")
+    with pytest.raises(FigureUnavailable, match="lacks the columns Policy"):
+        evaluation_figure(bad)
+
+
+def test_reward_figure_draws_evaluation_during_training_beside_training(tmp_path: Path) -> None:
+    from rlpipe.plots.evaluation import read_training_evaluations
+    from rlpipe.plots.inputs import read_summary
+
+    synthetic.write_summary(tmp_path, episodes=40, steps_per_episode=3)
+    episodes = read_summary("episodes", tmp_path / "data" / "summary")
+    evals = tmp_path / "eval.csv"
+    evals.write_text("Episode,Global Step,Update,Episodes,Mean Return,Return SD,Best Mean Return\n"
+                     "10,30,1,3,1.5,0.5,1.5\n20,60,2,3,2.5,0.25,2.5\n")
+    from rlpipe.plots.training import reward_figure
+
+    plain = reward_figure(episodes, 5)
+    fig = reward_figure(episodes, 5, read_training_evaluations(evals))
+    added = [line for line in fig.axes[0].lines if "evaluation" in line.get_label()]
+    assert len(fig.axes[0].lines) == len(plain.axes[0].lines) + 1 and len(added) == 1
+    assert added[0].get_xdata().tolist() == [10, 20] and added[0].get_ydata().tolist() == [1.5, 2.5]
+    assert read_training_evaluations(tmp_path / "missing.csv") is None

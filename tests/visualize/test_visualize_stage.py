@@ -81,6 +81,7 @@ def test_all_figures_from_graph_run(tmp_path: Path) -> None:
     real figure; no torch import anywhere (the t-SNE worker included); params of other sections
     are not read."""
     synthetic.write_summary(tmp_path, episodes=120, steps_per_episode=8)
+    synthetic.write_eval_episodes(tmp_path)
     synthetic.write_captures(tmp_path, kind="graph", episodes=(60, 120), probe_graphs=2,
                              num_nodes=6, heads=(4, 1), trace_steps=12, directory="runs/out")
     # An invalid train section: the visualize stage must not validate it.

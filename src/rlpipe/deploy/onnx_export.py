@@ -119,7 +119,7 @@ def to_onnx(agent, opset: int = OPSET) -> bytes:
 def agent_from_checkpoint(state: dict[str, Any], env) -> Any:
     """The checkpoint's agent on the CPU: networks in eval mode, the normalizer frozen."""
     from rlpipe.agents.policy import build_agent
-    from rlpipe.train.evaluate import params_from_checkpoint
+    from rlpipe.evaluation.runner import params_from_checkpoint
 
     params = params_from_checkpoint(state)
     normalize = state.get("obs_normalizer") is not None
@@ -214,7 +214,7 @@ def export_checkpoint(checkpoint: str | Path, output: str | Path, fmt: str = "on
     _needs("onnx")
     _needs("onnxruntime")
     from rlpipe.train.environment import make_env
-    from rlpipe.train.evaluate import params_from_checkpoint
+    from rlpipe.evaluation.runner import params_from_checkpoint
 
     state = load_checkpoint(checkpoint)
     try:

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Sequence
 
-from rlpipe.events import (CheckpointSaved, EpisodeRecord, RolloutEnd, RunInfo, RunResult,
-                           UpdateRecord)
+from rlpipe.events import (CheckpointSaved, EpisodeRecord, EvalRecord, RolloutEnd, RunInfo,
+                           RunResult, UpdateRecord)
 
 RECORD, PERSIST, DISPLAY = 0, 100, 200
 
@@ -29,6 +29,7 @@ class Hook:
     def on_train_start(self, run: RunInfo) -> None: ...
     def on_episode_end(self, episode: EpisodeRecord) -> None: ...
     def on_update(self, update: UpdateRecord) -> None: ...
+    def on_evaluation(self, evaluation: EvalRecord) -> None: ...
     def on_rollout_end(self, rollout: RolloutEnd) -> Iterable[CheckpointSaved] | None: ...
     def on_checkpoint(self, saved: CheckpointSaved) -> None: ...
     def on_warning(self, message: str) -> None: ...
@@ -62,6 +63,7 @@ class HookList(Hook):
     def on_train_start(self, run): self._emit("on_train_start", run)
     def on_episode_end(self, episode): self._emit("on_episode_end", episode)
     def on_update(self, update): self._emit("on_update", update)
+    def on_evaluation(self, evaluation): self._emit("on_evaluation", evaluation)
     def on_checkpoint(self, saved): self._emit("on_checkpoint", saved)
     def on_warning(self, message): self._emit("on_warning", message)
     def on_interrupt(self, run, reason): self._emit("on_interrupt", run, reason)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+from collections import deque
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -84,7 +85,12 @@ class CaptureHook(Hook):
     def on_train_start(self, run: RunInfo) -> None:
         self.run = run
         self.kind_names = run.env.node_kind_names
-        self.schedule = capture_schedule(self.explicit, self.every, self.last, run.target_episodes)
+        budget = run.run_budget
+        # a step budget: the last episodes are known only at its last rollout (_recent)
+        self.by_steps = budget.unit == "steps"
+        self.schedule = (capture_schedule(self.explicit, 0, 0, 10**12) if self.by_steps else
+                         capture_schedule(self.explicit, self.every, self.last, run.target_episodes))
+        self._recent: deque[EpisodeRecord] = deque(maxlen=self.last if self.by_steps else 0)
         self.directory.mkdir(parents=True, exist_ok=True)
         self.index = self._trimmed_index(run.start_episode)
         self._write_index()
@@ -109,10 +115,15 @@ class CaptureHook(Hook):
         atomic_write_text(self.directory / INDEX, json.dumps({"captures": self.index}, indent=1))
 
     def on_episode_end(self, ep: EpisodeRecord) -> None:
-        if ep.episode in self.schedule:
+        if ep.episode in self.schedule or (self.by_steps and self.every > 0
+                                           and ep.episode % self.every == 0):
             self.pending.append(ep)
+        elif self._recent.maxlen:
+            self._recent.append(ep)
 
     def on_rollout_end(self, rollout: RolloutEnd) -> None:
+        if rollout.final and self._recent:  # a step budget's last episodes, in order
+            self.pending = sorted([*self.pending, *self._recent], key=lambda e: e.episode)
         for ep in self.pending:
             self._capture(ep)
         if self.pending:

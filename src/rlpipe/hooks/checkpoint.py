@@ -8,7 +8,6 @@ import shutil
 from pathlib import Path
 
 from rlpipe import checkpoints as ckpt
-from rlpipe.config import resolve_interval
 from rlpipe.events import CheckpointSaved, RolloutEnd, RunInfo
 from rlpipe.hooks.base import PERSIST, Hook
 
@@ -18,7 +17,8 @@ class CheckpointHook(Hook):
     end of the run and when a stop is requested; keeps the newest ``keep_last``; writes
     ``best.pt`` whenever the mean episode reward improves.
 
-    ``interval`` ``'auto'`` means 10 checkpoints per run; ``<= 0`` turns periodic, final and
+    ``interval`` ``'auto'`` means 10 checkpoints per run (in the budget's unit: episodes, or
+    environment steps with ``train.total_steps``); ``<= 0`` turns periodic, final and
     stop checkpoints off (``best.pt`` is still written), so a stopped run then resumes from its
     last periodic checkpoint, or starts afresh; the text log says so once, at the start.
     ``best.pt`` follows ``store_separately`` (then it is the folder ``best/``).
@@ -34,7 +34,8 @@ class CheckpointHook(Hook):
 
     def on_train_start(self, run: RunInfo) -> None:
         self.run = run
-        self.interval = resolve_interval(self.interval_setting, run.target_episodes, 10)
+        self.schedule = run.run_budget.interval(self.interval_setting, 10)
+        self.interval = self.schedule.every
         self.params_json = json.dumps(run.params.to_dict(), sort_keys=True)
         if self.interval == 0:
             logging.getLogger("rlpipe").warning(
@@ -48,14 +49,16 @@ class CheckpointHook(Hook):
         state["params"] = self.params_json
         return state
 
-    def _saved(self, path: Path, episode: int, is_best: bool, reward: float) -> CheckpointSaved:
-        return CheckpointSaved(os.path.relpath(path, self.run.root), episode, is_best, reward)
+    def _saved(self, path: Path, episode: int, is_best: bool, reward: float,
+               best_by: str = "mean episode reward") -> CheckpointSaved:
+        return CheckpointSaved(os.path.relpath(path, self.run.root), episode, is_best, reward,
+                               best_by)
 
     def on_rollout_end(self, rollout: RolloutEnd) -> list[CheckpointSaved]:
         ep, prev = rollout.episode, rollout.prev_episode
         due = self.interval > 0 and (
-            prev // self.interval < ep // self.interval
-            or ep >= rollout.target_episodes
+            self.schedule.crossed(prev, ep, rollout.prev_global_step, rollout.global_step)
+            or rollout.final
             or rollout.stop_requested
         )
         saved, state = [], None
@@ -74,5 +77,5 @@ class CheckpointHook(Hook):
                 shutil.rmtree(other)
             else:
                 other.unlink(missing_ok=True)
-            saved.append(self._saved(path, ep, True, rollout.best_mean_reward))
+            saved.append(self._saved(path, ep, True, rollout.best_mean_reward, rollout.best_by))
         return saved

@@ -26,7 +26,7 @@ import math
 from pathlib import Path
 from typing import Sequence
 
-from rlpipe.events import EpisodeRecord, RolloutEnd, RunInfo, UpdateRecord
+from rlpipe.events import EpisodeRecord, EvalRecord, RolloutEnd, RunInfo, UpdateRecord
 from rlpipe.hooks.base import Hook
 from rlpipe.hooks.writers import format_cell
 from rlpipe.io_utils import atomic_write_text
@@ -131,11 +131,15 @@ class LiveHook(Hook):
         self.metric_names = list(run.env.metric_names)
         self.episodes: list[EpisodeRecord] = []
         self.last_update: UpdateRecord | None = None
+        self.last_eval: EvalRecord | None = None
         if run.start_episode:
             self.reward.load(run.start_episode)
             self.losses.load(run.start_episode)
-        self._write({"episode": run.start_episode, "target_episodes": run.target_episodes,
-                     "progress": run.start_episode / run.target_episodes})
+        budget = run.run_budget
+        self.target_key = "target_steps" if budget.unit == "steps" else "target_episodes"
+        self.target = budget.total
+        self._write({"episode": run.start_episode, self.target_key: self.target,
+                     "progress": budget.progress(run.start_episode, run.start_global_step)})
 
     def on_episode_end(self, ep: EpisodeRecord) -> None:
         self.episodes.append(ep)
@@ -145,11 +149,14 @@ class LiveHook(Hook):
         self.last_update = up
         self.losses.add((up.update, up.episode, *(up.stats.get(k) for k in SUMMARY_KEYS)))
 
+    def on_evaluation(self, ev: EvalRecord) -> None:
+        self.last_eval = ev
+
     def on_rollout_end(self, rollout: RolloutEnd) -> None:
         eps, self.episodes = self.episodes, []
         metrics: dict = {
-            "episode": rollout.episode, "target_episodes": rollout.target_episodes,
-            "progress": rollout.episode / rollout.target_episodes,
+            "episode": rollout.episode, self.target_key: self.target,
+            "progress": rollout.progress,
             "update": rollout.update, "global_step": rollout.global_step,
             "reward": {"last": _mean([e.total_reward for e in eps]),
                        "mean": _finite(rollout.mean_episode_reward),
@@ -164,6 +171,10 @@ class LiveHook(Hook):
             self.metric_names += [n for n in e.metrics if n not in self.metric_names]
         metrics["performance"] = {key: _mean([e.metrics.get(name) for e in eps])
                                   for name, key in performance_keys(self.metric_names).items()}
+        if self.last_eval is not None:  # the newest evaluation during training
+            ev = self.last_eval
+            metrics["eval"] = {"episode": ev.episode, "mean_return": _finite(ev.mean_return),
+                               "best_return": _finite(ev.best_return), "accuracy": ev.accuracy}
         self._write(metrics)
 
     def _write(self, metrics: dict) -> None:

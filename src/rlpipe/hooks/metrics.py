@@ -6,14 +6,16 @@ import logging
 from pathlib import Path
 
 from rlpipe.action_log import ACTIONS_COLUMNS, ActionLayout, action_cells, histogram_rows
-from rlpipe.config import WandbConfig, resolve_interval
-from rlpipe.events import EpisodeRecord, RolloutEnd, RunInfo, RunResult, UpdateRecord
+from rlpipe.config import AUTO, WandbConfig, resolve_interval
+from rlpipe.events import EpisodeRecord, EvalRecord, RolloutEnd, RunInfo, RunResult, UpdateRecord
 from rlpipe.hooks.base import Hook
 from rlpipe.hooks.scalar_sinks import ScalarStream, TensorBoardLog, WandbLog, flat_params
 from rlpipe.hooks.writers import CSVLog, Recorder
-from rlpipe.paths import ACTIONS_CSV, EPISODES_CSV, STEPS_CSV, TENSORBOARD_DIR, UPDATES_CSV, WANDB_DIR
+from rlpipe.paths import (ACTIONS_CSV, EPISODES_CSV, EVAL_CSV, STEPS_CSV, TENSORBOARD_DIR,
+                          UPDATES_CSV, WANDB_DIR)
 from rlpipe.statistics import (
-    BY_KEY, EPISODE_COLUMNS, EPISODE_KEYS, STEP_COLUMNS, UPDATE_COLUMNS, UPDATE_KEYS,
+    BY_KEY, EPISODE_COLUMNS, EPISODE_KEYS, EVAL_DURING_TRAINING_COLUMNS, STEP_COLUMNS,
+    UPDATE_COLUMNS, UPDATE_KEYS,
 )
 
 # The statistics' tags (rlpipe.statistics); a column without one is not sent as a scalar. In
@@ -38,6 +40,7 @@ class MetricsHook(Hook):
         self.updates: CSVLog | None = None
         self.steps: CSVLog | None = None
         self.actions: CSVLog | None = None     # actions.csv (Box and MultiDiscrete actions)
+        self.evals: CSVLog | None = None       # eval.csv (evaluation during training)
         self.tb: TensorBoardLog | None = None
         self.wandb: WandbLog | None = None
         self.notes: list[str] = []
@@ -53,6 +56,10 @@ class MetricsHook(Hook):
             self.steps = CSVLog(self.directory / STEPS_CSV,
                                 STEP_COLUMNS + self.action_layout.step_columns
                                 + tuple(run.env.step_summary_names), "Episode", keep)
+        # always written (header only when evaluation during training is off): visualize reads it
+        self.evals = CSVLog(self.directory / EVAL_CSV, EVAL_DURING_TRAINING_COLUMNS
+                            + (("Reference Accuracy",) if run.env.has_reference else ())
+                            + tuple(run.env.metric_names), "Episode", keep)
         if self.action_layout.has_histograms:
             self.actions = CSVLog(self.directory / ACTIONS_CSV, ACTIONS_COLUMNS, "Episode", keep)
         for log in self._logs():
@@ -64,7 +71,12 @@ class MetricsHook(Hook):
         for note in self.notes:
             logging.getLogger("rlpipe").info("resume: %s", note)
         self.last_mean_reward: float | None = None
-        interval = resolve_interval(self.write_interval_setting, run.target_episodes, 100)
+        # `auto` = about 100 points per run; with a step budget the run's episodes are estimated
+        # from the first episode's length (_estimate_intervals)
+        steps = run.run_budget.unit == "steps"
+        self._pending_auto = [] if not steps else None
+        episodes = 100 if steps else run.target_episodes
+        interval = resolve_interval(self.write_interval_setting, episodes, 100)
         sinks = []  # (sink, its interval)
         if keep == 0:  # a fresh run: the previous run's event files would show its episodes too
             for old in (self.directory / TENSORBOARD_DIR).glob("events.out.tfevents.*"):
@@ -76,15 +88,31 @@ class MetricsHook(Hook):
         if wb.mode != "disabled":
             self.wandb = WandbLog(self.directory / WANDB_DIR, wb, run.params.to_dict(),
                                   f"rlpipe-{run.fingerprint}-from-{keep}")
-            sinks.append((self.wandb, resolve_interval(wb.interval, run.target_episodes, 100)))
+            sinks.append((self.wandb, resolve_interval(wb.interval, episodes, 100)))
         ep_skip = [c for c in EPISODE_COLUMNS if c not in EPISODE_TAGS]
         up_skip = [c for c in UPDATE_COLUMNS if c not in UPDATE_TAGS]
         self.episode_rec = Recorder(self.episodes, [
             ScalarStream(sink, EPISODE_TAGS, "Performance", n, keep, skip=ep_skip) for sink, n in sinks])
         self.update_rec = Recorder(self.updates, [
             ScalarStream(sink, UPDATE_TAGS, "Custom", n, keep, skip=up_skip) for sink, n in sinks])
+        if steps:
+            settings = [self.write_interval_setting] + ([wb.interval] if wb.mode != "disabled" else [])
+            self._pending_auto = [(rec.streams[i], settings[i]) for rec in
+                                  (self.episode_rec, self.update_rec) for i in range(len(sinks))
+                                  if settings[i] == AUTO]
+            self._budget_steps = run.run_budget.total
+
+    def _estimate_intervals(self, length: int) -> None:
+        """A step budget's `auto` intervals: about 100 points over total_steps / this length
+        episodes (the first episode of this process)."""
+        episodes = max(1, self._budget_steps // max(1, length))
+        for stream, setting in self._pending_auto:
+            stream.interval = resolve_interval(setting, episodes, 100)
+        self._pending_auto = []
 
     def on_episode_end(self, ep: EpisodeRecord) -> None:
+        if self._pending_auto:
+            self._estimate_intervals(ep.length)
         r = self.episode_rec
         last = ep.last_update or {}
         for key in EPISODE_KEYS:  # the update's statistics: of the latest update
@@ -128,9 +156,24 @@ class MetricsHook(Hook):
             r.record(tag, value)
         r.dump(up.episode)
 
+    def on_evaluation(self, ev: EvalRecord) -> None:
+        """A row of eval.csv; TensorBoard and W&B ``Eval / ...`` scalars at the episode."""
+        self.evals.write({"Episode": ev.episode, "Global Step": ev.global_step,
+                          "Update": ev.update, "Episodes": ev.episodes,
+                          "Mean Return": ev.mean_return, "Return SD": ev.sd_return,
+                          "Best Mean Return": ev.best_return,
+                          **({} if ev.accuracy is None else {"Reference Accuracy": ev.accuracy}),
+                          **ev.metrics})
+        scalars = {"Eval / Mean return": ev.mean_return, "Eval / Return sd": ev.sd_return,
+                   "Eval / Best mean return": ev.best_return, "Eval / Reference accuracy":
+                   ev.accuracy, **{f"Eval / {k}": v for k, v in ev.metrics.items()}}
+        for sink in (self.tb, self.wandb):
+            if sink is not None:
+                sink.scalars(scalars, ev.episode)
+
     def on_rollout_end(self, rollout: RolloutEnd) -> None:
         # durable before a checkpoint that covers these rows can be written
-        for log in self._logs():
+        for log in [*self._logs(), self.evals]:
             log.flush(fsync=True)
 
     def _logs(self) -> list[CSVLog]:
@@ -155,6 +198,8 @@ class MetricsHook(Hook):
     def close(self) -> None:
         for log in self._logs():
             log.close()
+        if self.evals is not None:
+            self.evals.close()
         if self.tb is not None:
             self.tb.flush()
             self.tb.close()

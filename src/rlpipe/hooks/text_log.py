@@ -6,7 +6,7 @@ import sys
 import time
 from pathlib import Path
 
-from rlpipe.events import CheckpointSaved, RunInfo, RunResult
+from rlpipe.events import CheckpointSaved, EvalRecord, RunInfo, RunResult
 from rlpipe.hooks.base import Hook
 
 LOGGER_NAME = "rlpipe"
@@ -68,11 +68,11 @@ class TextLogHook(Hook):
         if run.restart_reason:
             self.logger.warning("not resuming: %s; starting a fresh run", run.restart_reason)
         if run.resumed_from:
-            self.logger.info("resumed from %s at episode %d (target %d episodes)",
-                             run.resumed_from, run.start_episode, run.target_episodes)
+            self.logger.info("resumed from %s at episode %d (target %s)",
+                             run.resumed_from, run.start_episode, run.run_budget.describe())
         else:
-            self.logger.info("run start: %s on %s, %d episodes, %d envs, seed %d; params digest %s, "
-                             "fingerprint %s", p.train.algo.upper(), p.env.id, run.target_episodes,
+            self.logger.info("run start: %s on %s, %s, %d envs, seed %d; params digest %s, "
+                             "fingerprint %s", p.train.algo.upper(), p.env.id, run.run_budget.describe(),
                              p.train.num_envs, p.train.seed, run.params_digest, run.fingerprint)
         self.logger.info("device: %s (train.device: %s); observation normalization %s", run.device,
                          p.train.device, "on" if run.normalize_observations else "off")
@@ -80,10 +80,17 @@ class TextLogHook(Hook):
     def note(self, message: str) -> None:
         self.logger.info(message)
 
+    def on_evaluation(self, ev: EvalRecord) -> None:
+        acc = "" if ev.accuracy is None else f", reference accuracy {ev.accuracy:.3f}"
+        self.logger.info("evaluation at episode %d: mean return %.4f ± %.3g over %d greedy "
+                         "episodes%s; best %.4f%s", ev.episode, ev.mean_return, ev.sd_return,
+                         ev.episodes, acc, ev.best_return,
+                         "; train.stop_at reached, stopping" if ev.stop else "")
+
     def on_checkpoint(self, info: CheckpointSaved) -> None:
         if info.is_best:
-            self.logger.info("new best mean episode reward %.4f at episode %d (%s)",
-                             info.mean_reward, info.episode, info.path)
+            self.logger.info("new best %s %.4f at episode %d (%s)",
+                             info.best_by, info.mean_reward, info.episode, info.path)
         else:
             self.logger.info("checkpoint saved: %s (episode %d)", info.path, info.episode)
 

@@ -16,7 +16,12 @@ from rlpipe.plots.render import FigureUnavailable
 def reward(ctx):
     from rlpipe.plots import training
 
-    return [lambda: training.reward_figure(ctx.table("episodes"), ctx.vis.smoothing)]
+    from rlpipe.paths import EVAL_CSV
+    from rlpipe.plots.evaluation import read_training_evaluations
+
+    evals = ctx.root / ctx.exp.directory / EVAL_CSV
+    return [lambda: training.reward_figure(ctx.table("episodes"), ctx.vis.smoothing,
+                                           read_training_evaluations(evals, ctx.note))]
 
 
 def loss(ctx):
@@ -56,6 +61,13 @@ def performance(ctx):
     from rlpipe.plots import training
 
     return [lambda: training.performance_figure(ctx.table("episodes"), ctx.vis.smoothing)]
+
+
+def evaluation(ctx):
+    from rlpipe.paths import EVAL_EPISODES_CSV
+    from rlpipe.plots.evaluation import evaluation_figure
+
+    return [lambda: evaluation_figure(ctx.root / EVAL_EPISODES_CSV)]
 
 
 def _missing(kind: str, notes: list[str]) -> str:

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rlpipe.config_build import ConfigError
-from rlpipe.paths import EPISODE_GIFS_DIR
+from rlpipe.paths import EPISODE_GIFS_DIR, EVAL_EPISODES_CSV
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,8 @@ class FigureSpec:
             missing = no rows).
         captures: capture files it reads (``embeddings``, ``attention``, ``trace``); missing
             captures give a placeholder and a note.
+        files: other stages' files it reads (relative to the repository root, e.g. the evaluate
+            stage's ``eval/episodes.csv``); missing ones give a placeholder and a note.
         builder: ``module:function``; ``function(ctx)`` returns one callable per output, each
             returning a matplotlib Figure or GIF bytes, or raising ``FigureUnavailable``.
         prepare: optional ``module:function`` run before any figure is drawn (``prepare(ctx)``),
@@ -54,6 +56,7 @@ class FigureSpec:
     per_capture: str = ""
     per_capture_dir: str = ""
     description: str = ""
+    files: tuple[str, ...] = ()
 
 
 _B = "rlpipe.plots.builders:"
@@ -61,7 +64,9 @@ _B = "rlpipe.plots.builders:"
 #: every figure, in drawing order (slow ones last)
 FIGURES: tuple[FigureSpec, ...] = (
     FigureSpec("reward", ("reward.png",), ("Episode reward",), ("episodes",), (), _B + "reward",
-               description="episode return and its moving average, mean episode reward"),
+               description="episode return and its moving average, mean episode reward; the "
+                           "evaluations during training beside them (train.eval_interval)",
+               files=("<experiment.directory>/eval.csv",)),
     FigureSpec("loss", ("loss.png",), ("Losses",), ("updates", "episodes"), (), _B + "loss",
                description="actor and critic losses per update"),
     FigureSpec("actions", ("actions.png",), ("Action distribution",), ("steps", "actions"), (),
@@ -76,6 +81,11 @@ FIGURES: tuple[FigureSpec, ...] = (
     FigureSpec("performance", ("performance.png",), ("Performance metrics",), ("episodes",), (),
                _B + "performance",
                description="Deployment Accuracy and the environment's episode metrics"),
+    FigureSpec("evaluation", ("evaluation.png",), ("Held-out evaluation",), (), (),
+               _B + "evaluation", files=(EVAL_EPISODES_CSV.as_posix(),),
+               description="the evaluate stage: return (and reference accuracy) per variant and "
+                           "policy (checkpoints and baselines), mean ± sd over the held-out "
+                           "episodes"),
     FigureSpec("attention", ("attention.png",), ("GAT attention",), (), ("attention",),
                _B + "attention",
                description="attention per layer and head of probe state 0, mean by node-kind pair, "
@@ -120,7 +130,8 @@ def docs_table() -> str:
     """The markdown table of docs/FIGURES.md."""
     rows = ["| figure | files (plots/) | reads | shows |", "|---|---|---|---|"]
     for f in FIGURES:
-        reads = ", ".join([*(f"{t}.parquet" for t in f.tables), *(f"{c} captures" for c in f.captures)])
+        reads = ", ".join([*(f"{t}.parquet" for t in f.tables), *(f"{c} captures" for c in f.captures),
+                           *f.files])
         rows.append(f"| `{f.name}` | {', '.join(f'`{o}`' for o in f.outputs)} | {reads} | "
                     f"{f.description} |")
     return "\n".join(rows) + "\n"

@@ -22,6 +22,7 @@ COLORS: dict[str, str] = {
     # training curves
     "reward": _BLUE,            # Cumulative Reward (raw faint, moving average solid)
     "mean_reward": _VERMILLION,  # Mean Episode Reward as logged by train
+    "evaluation": _GREEN,       # evaluation during training (training_output/eval.csv)
     "actor": _BLUE,             # actor / policy loss
     "critic": _VERMILLION,      # critic / value loss
     "entropy": _GREEN,          # policy entropy

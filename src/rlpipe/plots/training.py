@@ -37,7 +37,9 @@ def _require_rows(table: Table) -> None:
 
 
 # --------------------------------------------------------------------------- reward
-def reward_figure(episodes: Table, smoothing: int) -> Figure:
+def reward_figure(episodes: Table, smoothing: int, evaluations=None) -> Figure:
+    """``evaluations``: (episode, mean return, sd) arrays of evaluation during training
+    (training_output/eval.csv), drawn beside the training curve; None or empty = none."""
     _require_rows(episodes)
     x, ret, mean = _sorted_by(episodes[C["episode"]], episodes[C["total_reward"]],
                               episodes[C["mean_episode_reward"]])
@@ -49,6 +51,11 @@ def reward_figure(episodes: Table, smoothing: int) -> Figure:
     if np.isfinite(mean).any():
         ax.plot(x, mean, color=COLORS["mean_reward"], lw=1.4, ls="--",
                 label=f"{C['mean_episode_reward']} (train.summary_window)")
+    if evaluations is not None and len(evaluations[0]):
+        ex, em, es = evaluations
+        ax.fill_between(ex, em - es, em + es, color=COLORS["evaluation"], alpha=0.2, lw=0)
+        ax.plot(ex, em, color=COLORS["evaluation"], lw=1.6, marker="o", ms=3,
+                label="evaluation during training (greedy, held-out episodes; mean ± sd)")
     ax.set_xlabel("episode")
     integer_ticks(ax.xaxis)
     ax.set_ylabel("return per episode (sum of rewards, env. units)")

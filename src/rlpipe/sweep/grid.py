@@ -86,8 +86,9 @@ def base_dict(base: Params, cfg: SweepConfig) -> dict:
     """The params every trial starts from: the training sections, ``sweep.episodes`` applied."""
     data = base.to_dict()
     data["sweep"] = {}  # a trial is a plain training run; its params do not hold the sweep
-    if cfg.episodes is not None:
+    if cfg.episodes is not None:  # the trials' budget, in place of train.episodes/total_steps
         data["train"]["episodes"] = cfg.episodes
+        data["train"]["total_steps"] = None
     return data
 
 

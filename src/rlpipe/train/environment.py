@@ -24,9 +24,10 @@ def _creator(env_id: str) -> Any:
     return load_env_creator(entry) if isinstance(entry, str) else entry
 
 
-def env_settings(cfg: EnvConfig) -> dict[str, Any]:
+def env_settings(cfg: EnvConfig, key: str = KWARGS_KEY) -> dict[str, Any]:
     """``env.kwargs`` validated by the environment's ``config_class`` (when it declares one),
-    with that class's defaults filled in; raises :class:`ConfigError` naming the key."""
+    with that class's defaults filled in; raises :class:`ConfigError` naming the key (``key``
+    names the settings: ``env.kwargs``, or an evaluation variant's)."""
     try:
         creator = _creator(cfg.id)
     except Exception as e:  # noqa: BLE001 - unknown ids, 'module:Env' whose module is missing
@@ -34,7 +35,7 @@ def env_settings(cfg: EnvConfig) -> dict[str, Any]:
     config_class = getattr(creator, "config_class", None)
     if config_class is None:
         return dict(cfg.kwargs)
-    settings = build(config_class, cfg.kwargs, KWARGS_KEY)
+    settings = build(config_class, cfg.kwargs, key)
     return {f.name: getattr(settings, f.name) for f in dataclasses.fields(settings)}
 
 
@@ -44,18 +45,19 @@ def _reason(e: Exception) -> str:
     return f"{type(e).__name__}: {e}"
 
 
-def make_env(cfg: EnvConfig, settings: dict[str, Any] | None = None) -> gym.Env:
+def make_env(cfg: EnvConfig, settings: dict[str, Any] | None = None,
+             key: str = KWARGS_KEY) -> gym.Env:
     """Build one environment; unknown ids, bad settings and unsupported spaces raise
-    :class:`ConfigError` naming ``env.id`` or ``env.kwargs.<key>``."""
+    :class:`ConfigError` naming ``env.id`` or ``env.kwargs.<key>`` (``key``: see env_settings)."""
     if settings is None:
-        settings = env_settings(cfg)
+        settings = env_settings(cfg, key)
     kw = dict(settings)
     if cfg.max_episode_steps:
         kw["max_episode_steps"] = cfg.max_episode_steps
     try:
         env = gym.make(cfg.id, disable_env_checker=True, **kw)
     except TypeError as e:  # a setting the environment's constructor does not take
-        raise ConfigError(f"{KWARGS_KEY}: {cfg.id!r} does not accept these settings: {e}") from None
+        raise ConfigError(f"{key}: {cfg.id!r} does not accept these settings: {e}") from None
     except Exception as e:  # noqa: BLE001 - the environment's own refusal, in one line
         raise ConfigError(f"env.id: cannot make environment {cfg.id!r}: {_reason(e)}") from None
     check_spaces(cfg.id, env)

@@ -32,6 +32,7 @@ from rlpipe.hooks.progress import ProgressHook
 from rlpipe.hooks.text_log import TextLogHook
 from rlpipe.io_utils import atomic_write_text
 from rlpipe.paths import CAPTURES_DIR, LIVE_DIR, ROLLOUTS_DIR, RUN_JSON, TEXT_LOG
+from rlpipe.train.budget import Budget
 from rlpipe.train.env_group import LocalEnvs
 from rlpipe.train.env_workers import WorkerEnvs
 from rlpipe.train.environment import env_settings, make_env
@@ -140,12 +141,32 @@ def _num_nodes(obs) -> int:
     return int(nodes.shape[0]) if nodes is not None else 0
 
 
+def _reached_stop_at(state: dict | None, stop_at: float | None) -> float | None:
+    """The best evaluation return of a checkpoint when it reached ``train.stop_at`` (a run that
+    stopped there is finished, like one that spent its budget), else None."""
+    best = ((state or {}).get("evaluation") or {}).get("best")
+    return best if stop_at is not None and best is not None and best >= stop_at else None
+
+
+def _evaluator(params: Params, budget: Budget):
+    """Evaluation during training (train.eval_interval), or None when it is off."""
+    cfg = params.train
+    interval = budget.interval(cfg.eval_interval, 20)
+    if interval.every <= 0:
+        return None
+    from rlpipe.evaluation.during_training import TrainingEvaluator
+
+    return TrainingEvaluator(lambda: make_env(params.env), interval, cfg.eval_episodes, cfg.seed,
+                             params.env.action_masking, cfg.stop_at)
+
+
 def train(params: Params, root: Path = Path("."), extra_hooks=(), console: bool = True) -> int:
     """Train per ``params`` in ``root``; resume from the newest valid checkpoint. Returns an exit code."""
     root = Path(root)
     device = resolve_device(params.train.device)  # a missing GPU is a params error: before any file
     fp = fingerprint(params)
-    target = params.train.episodes
+    budget = Budget.of(params.train)
+    target = params.train.episodes or 0
     ckpt_dir = root / params.checkpoint.directory
     out_dir = root / params.experiment.directory
     _check_folder("experiment.directory", root, params.experiment.directory)
@@ -161,9 +182,16 @@ def train(params: Params, root: Path = Path("."), extra_hooks=(), console: bool 
                                   "or restore the params of that run")
         restart_reason = msg
     removed = _remove_leftovers(ckpt_dir, out_dir, root / LIVE_DIR)
-    if plan.state is not None and plan.state["episode"] >= target:
-        print(f"train: checkpoint {plan.path} is at episode {plan.state['episode']} >= "
-              f"train.episodes ({target}); nothing to do", file=sys.stderr)
+    if plan.state is not None and budget.done(plan.state["episode"], plan.state["global_step"]):
+        print(f"train: checkpoint {plan.path} is at episode {plan.state['episode']} (step "
+              f"{plan.state['global_step']}), the budget {budget.key} ({budget.total}) is spent; "
+              "nothing to do", file=sys.stderr)
+        return EXIT_OK
+    reached = _reached_stop_at(plan.state, params.train.stop_at)
+    if reached is not None:
+        print(f"train: checkpoint {plan.path} (episode {plan.state['episode']}) has an evaluation "
+              f"return {reached:.6g} >= train.stop_at ({params.train.stop_at}); nothing to do",
+              file=sys.stderr)
         return EXIT_OK
 
     if params.train.torch_threads:
@@ -175,7 +203,8 @@ def train(params: Params, root: Path = Path("."), extra_hooks=(), console: bool 
     envs, agent, algorithm = build_components(params, device)
     with contextlib.closing(envs):   # worker processes end on every exit path
         hooks = HookList()
-        trainer = Trainer(params, envs, agent, algorithm, hooks)
+        evaluator = _evaluator(params, budget)
+        trainer = Trainer(params, envs, agent, algorithm, hooks, evaluator)
         trainer.seed(params.train.seed)
         if plan.state is not None:
             try:
@@ -199,7 +228,8 @@ def train(params: Params, root: Path = Path("."), extra_hooks=(), console: bool 
         ]
         run = RunInfo(
             params=params, root=root, fingerprint=fp, params_digest=params_digest(params),
-            start_episode=trainer.episode, target_episodes=target,
+            start_episode=trainer.episode, target_episodes=target, budget=budget,
+            start_global_step=trainer.global_step,
             resumed_from=os.path.relpath(plan.path, root) if plan.state is not None else None,
             restart_reason=restart_reason,
             env=trainer.env_description,
@@ -239,7 +269,7 @@ def train(params: Params, root: Path = Path("."), extra_hooks=(), console: bool 
             raise RlpipeError(f"write failed: {e}") from None
         finally:
             # after an error, closing must not replace its message (a full disk fails every flush)
-            for h in hooks.hooks:
+            for h in [*hooks.hooks, *([evaluator] if evaluator else [])]:
                 with contextlib.suppress(Exception):
                     h.close()
         if code == EXIT_NAN:

@@ -42,6 +42,7 @@ from rlpipe.train.collect import (
     EnvironmentFailure,
     value_function,
 )
+from rlpipe.train.budget import Budget
 from rlpipe.train.env_group import LocalEnvs
 from rlpipe.train.episodes import episode_record
 from rlpipe.train.transitions import rollout_data
@@ -60,9 +61,11 @@ class Trainer:
         algorithm: a :class:`~rlpipe.agents.algorithms.PPO` or ``A2C`` over ``agent``.
         hooks: event receivers (a :class:`~rlpipe.hooks.base.HookList` or anything with its
             methods).
+        evaluator: evaluation during training (``train.eval_interval``), a
+            :class:`~rlpipe.evaluation.during_training.TrainingEvaluator`, or None (off).
     """
 
-    def __init__(self, params: Params, envs, agent, algorithm, hooks):
+    def __init__(self, params: Params, envs, agent, algorithm, hooks, evaluator=None):
         self.params = params
         self.cfg = params.train
         self.group = envs if hasattr(envs, "template") else LocalEnvs(envs)
@@ -85,7 +88,10 @@ class Trainer:
         self.resume_notes: tuple[str, ...] = ()
         self.stop_reason: str | None = None   # set by a signal handler or a NaN loss, any time
         self.stopping = False                 # the stop as the last rollout end reported it
-        self.target_episodes = self.cfg.episodes
+        self.budget = Budget.of(self.cfg)
+        self.evaluator = evaluator
+        self.reached_stop_at = False          # an evaluation reached train.stop_at
+        self.target_episodes = self.cfg.episodes or 0
         self.last_end: RolloutEnd | None = None  # the last finished rollout, its state frozen
 
     # ------------------------------------------------------------------ seeding and state
@@ -112,6 +118,7 @@ class Trainer:
                 "last_update": dict(self.last_update) if self.last_update else None,
                 "resumed_count": self.resumed_count,
             },
+            **({"evaluation": self.evaluator.state_dict()} if self.evaluator else {}),
         }
         if self.cfg.rollout == "steps":
             state["episodes_in_flight"] = self.collector.in_flight
@@ -140,6 +147,8 @@ class Trainer:
         self.best_mean_reward = float(stats["best_mean_reward"])
         self.last_update = stats["last_update"]
         self.resumed_count = int(stats["resumed_count"]) + 1
+        if self.evaluator is not None:
+            self.evaluator.load_state_dict(state.get("evaluation"))
         in_flight = int(state.get("episodes_in_flight", 0))
         if in_flight:
             self.resume_notes = ((
@@ -149,12 +158,14 @@ class Trainer:
 
     # ------------------------------------------------------------------ main loop
     def should_continue(self) -> bool:
-        """The loop condition, in one place: the episode budget not reached and no stop."""
-        return self.episode < self.target_episodes and not self.stopping
+        """The loop condition, in one place: the budget (episodes or steps) not spent, no stop."""
+        return not self.budget.done(self.episode, self.global_step) and not self.stopping
 
     def run(self, run: RunInfo) -> RunResult:
-        """Train until ``train.episodes`` episodes are done (or a stop is requested)."""
+        """Train until the budget (``train.episodes`` or ``train.total_steps``) is spent, or a
+        stop is requested."""
         self.target_episodes = run.target_episodes
+        self.budget = run.run_budget
         tracking.activate()
         self.hooks.on_train_start(run)
         try:
@@ -173,7 +184,7 @@ class Trainer:
 
     def _collect(self) -> Collected | None:
         return self.collector.collect(
-            self.cfg.rollout, n_envs=min(len(self.group), self.target_episodes - self.episode),
+            self.cfg.rollout, n_envs=self.budget.envs_for_next_rollout(self.episode, len(self.group)),
             first_episode=self.episode, global_step=self.global_step,
             rollout_steps=self.cfg.rollout_steps)
 
@@ -182,7 +193,7 @@ class Trainer:
         if collected is None:
             self._drop_partial_rollout()
             return
-        self.prev_episode = self.episode
+        self.prev_episode, prev_step = self.episode, self.global_step
         numbers = self._report_episodes(collected)
         self.global_step += collected.steps
         buffer = collected.buffer                                     # compute returns
@@ -200,7 +211,7 @@ class Trainer:
         else:
             self.last_update = stats
         self._report_rollout(stats, partial(rollout_data, self.update_count, buffer, rollout,
-                                            numbers, self.agent.exportable))   # report
+                                            numbers, self.agent.exportable), prev_step)  # report
 
     def _report_episodes(self, collected: Collected) -> dict[int, int]:
         """Number and log the finished episodes; returns {episode key: number}."""
@@ -215,29 +226,50 @@ class Trainer:
                 window_mean, self.last_update))
         return numbers
 
-    def _report_rollout(self, stats: dict[str, float], data) -> None:
+    def _report_rollout(self, stats: dict[str, float], data, prev_step: int) -> None:
         self.hooks.on_update(UpdateRecord(self.update_count, self.global_step, self.episode,
                                           stats, tracking.drain()))
         window_full = len(self.returns_window) == self.returns_window.maxlen
         mean_reward = (math.fsum(self.returns_window) / len(self.returns_window)
                        if self.returns_window else float("nan"))
         stopping = self.stop_reason is not None
-        best_improved = (window_full or self.episode >= self.target_episodes) and \
-            mean_reward > self.best_mean_reward
+        final = self.budget.done(self.episode, self.global_step)
+        best_improved = (window_full or final) and mean_reward > self.best_mean_reward
         if best_improved:
             self.best_mean_reward = mean_reward
+        best_by, best_value = "mean episode reward", self.best_mean_reward
+        evaluation = self._maybe_evaluate(prev_step, final)
+        if evaluation is not None:  # evaluation during training chooses best.pt
+            best_by, (best_improved, best_value, reached) = "evaluation return", evaluation
+            final = final or reached
+            self.reached_stop_at = reached
         end = RolloutEnd(
             episode=self.episode, prev_episode=self.prev_episode,
             target_episodes=self.target_episodes, stop_requested=stopping,
-            mean_episode_reward=mean_reward, best_mean_reward=self.best_mean_reward,
+            mean_episode_reward=mean_reward, best_mean_reward=best_value,
             best_improved=best_improved, snapshot=self.state_dict, update=self.update_count,
-            global_step=self.global_step, data=data)
+            global_step=self.global_step, data=data, final=final, prev_global_step=prev_step,
+            best_by=best_by, progress=self.budget.progress(self.episode, self.global_step))
         self.hooks.on_rollout_end(end)
-        self.stopping = stopping
-        if not stopping:  # the state as the checkpoint hook saw it, for a stop in the next rollout
+        self.stopping = stopping or self.reached_stop_at
+        if not self.stopping:  # the state the checkpoint hook saw, for a stop in the next rollout
             frozen = copy.deepcopy(self.state_dict())
             self.last_end = replace(end, data=None, best_improved=False, prev_episode=self.episode,
+                                    prev_global_step=self.global_step, final=False,
                                     snapshot=lambda: copy.deepcopy(frozen))
+
+    def _maybe_evaluate(self, prev_step: int, final: bool) -> tuple[bool, float, bool] | None:
+        """Evaluation during training, when due (after the update, before the rollout end):
+        emits an :class:`~rlpipe.events.EvalRecord`; returns (new best, best evaluation return,
+        reached train.stop_at), or None when evaluation during training is off."""
+        ev = self.evaluator
+        if ev is None:
+            return None
+        if not ev.due(self.prev_episode, self.episode, prev_step, self.global_step, final):
+            return False, ev.best, False
+        record = ev.evaluate(self.agent, self.episode, self.global_step, self.update_count)
+        self.hooks.on_evaluation(record)
+        return record.improved, record.best_return, record.stop
 
     def _drop_partial_rollout(self) -> None:
         """A stop during a rollout: drop it; the last finished rollout's state stands."""
