@@ -59,27 +59,32 @@ def reference(tmp_path_factory) -> Path:
     return root
 
 
-# --- running on two cores (pytest-xdist, `-n 2` in pyproject.toml) ----------------------------
-# Tests that share a session fixture run on one worker, so the fixture is built once; tests that
-# start Ray (an embedded instance or a two-node cluster on 127.0.0.2/3) run one after another on
-# one worker, so two Ray instances never share the machine's 2 CPUs or the loopback addresses.
-_GROUP_BY_FIXTURE = {"dvc_trained_repo": "dvc_trained_repo", "reference": "reference"}
-_RAY_MODULES = ("tests/sweep/test_sweep_stage.py", "tests/sweep/test_sweep_cluster.py",
-                "tests/dvc/test_dvc_sweep.py")
+# --- running on two cores (pytest-xdist: `-n 2 --dist loadgroup` in pyproject.toml) -----------
+# Each test module runs on one worker, in order (module-scoped fixtures are built once, and some
+# modules' tests follow each other). Modules that share a session fixture run on one worker, so
+# the fixture is built once. Modules that start Ray (an embedded instance or a two-node cluster on
+# 127.0.0.2/3) run one after another on one worker, so two Ray instances never share the 2 CPUs
+# or the loopback addresses.
+_SESSION_FIXTURES = ("dvc_trained_repo", "reference")
+_RAY_MODULES = ("tests/sweep/test_search.py", "tests/sweep/test_sweep_stage.py",
+                "tests/sweep/test_sweep_cluster.py", "tests/dvc/test_dvc_sweep.py",
+                "tests/dvc/test_dvc_search.py")
 
 
-def _xdist_group(item) -> str | None:
-    path = Path(str(item.fspath)).resolve().relative_to(Path(__file__).resolve().parents[1])
-    if path.as_posix() in _RAY_MODULES or item.get_closest_marker("ray_cluster"):
-        return "ray"
-    for fixture, group in _GROUP_BY_FIXTURE.items():
-        if fixture in getattr(item, "fixturenames", ()):
-            return group
-    return None
+def _module(item) -> str:
+    root = Path(__file__).resolve().parents[1]
+    return Path(str(item.fspath)).resolve().relative_to(root).as_posix()
 
 
 def pytest_collection_modifyitems(config, items):
+    by_module: dict[str, list] = {}
     for item in items:
-        group = _xdist_group(item)
-        if group is not None:
-            item.add_marker(pytest.mark.xdist_group(group))
+        by_module.setdefault(_module(item), []).append(item)
+    for module, tests in by_module.items():
+        used = {f for t in tests for f in getattr(t, "fixturenames", ())}
+        if module in _RAY_MODULES or any(t.get_closest_marker("ray_cluster") for t in tests):
+            group = "ray"
+        else:
+            group = next((f for f in _SESSION_FIXTURES if f in used), module)
+        for t in tests:
+            t.add_marker(pytest.mark.xdist_group(group))

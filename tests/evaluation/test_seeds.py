@@ -29,10 +29,12 @@ def test_trainer_seeds_its_environments_as_the_derivation_assumes():
         def reset(self, seed=None):
             return self.env.reset(seed=seed)
 
+    from rlpipe.train.env_group import LocalEnvs
+
     trainer = Trainer.__new__(Trainer)
-    trainer.envs = [Env() for _ in range(3)]
+    trainer.group = LocalEnvs([Env() for _ in range(3)])
     trainer.seed(5)
-    for i, env in enumerate(trainer.envs):
+    for i, env in enumerate(trainer.group.envs):
         fresh = gym.make("CartPole-v1")
         fresh.reset(seed=S.train_env_seed(5, i))
         assert env.unwrapped.np_random.bit_generator.state == fresh.unwrapped.np_random.bit_generator.state

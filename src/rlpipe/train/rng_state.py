@@ -15,6 +15,8 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
+from rlpipe.evaluation.seeds import train_env_seed
+
 
 def seed_globals(seed: int) -> None:
     """Seed Python's, numpy's and torch's global generators for a fresh run."""
@@ -24,8 +26,9 @@ def seed_globals(seed: int) -> None:
 
 
 def env_seed(seed: int, index: int) -> int:
-    """The seed of environment ``index`` (its reset and its action space)."""
-    return seed * 10_007 + index
+    """The seed of training environment ``index`` (its one definition, which the evaluation's
+    held-out seeds are derived around: :func:`rlpipe.evaluation.seeds.train_env_seed`)."""
+    return train_env_seed(seed, index)
 
 
 def env_generator_state(env) -> str:
