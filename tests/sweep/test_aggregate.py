@@ -16,7 +16,7 @@ from rlpipe.io_utils import StagedWrites
 from rlpipe.sweep.aggregate import collect, setting_metrics
 from rlpipe.sweep.figures import RANGES, draw_all, figure_name, t_interval
 from rlpipe.sweep.grid import expand
-from rlpipe.sweep.stage import write_results
+from rlpipe.sweep.execute import write_results
 from tests.helpers import EPISODES, TINY_PARAMS, deep_update, write_csv
 
 WINDOW = 3

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from rlpipe.plots.registry import check_settings
 from rlpipe.config import ConfigError, Params
 from rlpipe.plots.builders import episode_gif_name
 from devkit import synthetic
@@ -118,6 +119,9 @@ def test_attention_and_embeddings_of_a_chosen_capture(graph_root, tmp_path):
     ({"capture_episode": -1}, "visualize.capture_episode", ">= 0"),
 ])
 def test_params_errors(visualize, key, allowed):
+    """Shape errors come from the section; figure names and formats from the figure registry,
+    which the visualize stage checks before it writes anything."""
     with pytest.raises(ConfigError) as e:
-        Params.from_dict({"visualize": visualize})
+        vis = Params.from_dict({"visualize": visualize}).visualize
+        check_settings(vis.figures, vis.formats)
     assert str(e.value).startswith(key + ":") and allowed in str(e.value), str(e.value)

@@ -14,7 +14,7 @@ from rlpipe.hooks.writers import CSVLog, Recorder
 from rlpipe.paths import (ACTIONS_CSV, EPISODES_CSV, EVAL_CSV, STEPS_CSV, TENSORBOARD_DIR,
                           UPDATES_CSV, WANDB_DIR)
 from rlpipe.statistics import (
-    BY_KEY, EPISODE_COLUMNS, EPISODE_KEYS, EVAL_DURING_TRAINING_COLUMNS, STEP_COLUMNS,
+    BY_KEY, COLUMN, EPISODE_COLUMNS, EPISODE_KEYS, EVAL_DURING_TRAINING_COLUMNS, STEP_COLUMNS,
     UPDATE_COLUMNS, UPDATE_KEYS,
 )
 
@@ -158,8 +158,8 @@ class MetricsHook(Hook):
 
     def on_evaluation(self, ev: EvalRecord) -> None:
         """A row of eval.csv; TensorBoard and W&B ``Eval / ...`` scalars at the episode."""
-        self.evals.write({"Episode": ev.episode, "Global Step": ev.global_step,
-                          "Update": ev.update, "Episodes": ev.episodes,
+        self.evals.write({COLUMN["episode"]: ev.episode, COLUMN["global_step"]: ev.global_step,
+                          COLUMN["update"]: ev.update, "Episodes": ev.episodes,
                           "Mean Return": ev.mean_return, "Return SD": ev.sd_return,
                           "Best Mean Return": ev.best_return,
                           **({} if ev.accuracy is None else {"Reference Accuracy": ev.accuracy}),

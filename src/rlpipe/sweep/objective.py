@@ -19,6 +19,7 @@ from typing import Sequence
 import numpy as np
 
 from rlpipe.paths import EPISODES_CSV
+from rlpipe.statistics import COLUMN
 
 
 @dataclass(frozen=True)
@@ -34,9 +35,9 @@ class Metric:
 
 
 METRICS = {
-    "final_reward": Metric("final_reward", EPISODES_CSV, "Cumulative Reward", "total_reward",
+    "final_reward": Metric("final_reward", EPISODES_CSV, COLUMN["total_reward"], "total_reward",
                            label="final reward"),
-    "accuracy": Metric("accuracy", EPISODES_CSV, "Deployment Accuracy", "accuracy", 0.0, 1.0,
+    "accuracy": Metric("accuracy", EPISODES_CSV, COLUMN["accuracy"], "accuracy", 0.0, 1.0,
                        needs_reference=True, label="final accuracy"),
 }
 DIRECTIONS = ("maximize", "minimize")

@@ -46,7 +46,7 @@ def check_objective(params: Params) -> None:
 
 
 def run_search(params: Params, out_dir: Path, say: Say, warn: Say) -> int:
-    from rlpipe.sweep.stage import EXIT_TRIALS_FAILED, run_pending, write_results
+    from rlpipe.sweep.execute import EXIT_TRIALS_FAILED, run_pending, write_results
 
     cfg = params.sweep
     check_space_params(params, cfg)
