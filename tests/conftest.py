@@ -76,6 +76,7 @@ def _module(item) -> str:
     return Path(str(item.fspath)).resolve().relative_to(root).as_posix()
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
 def pytest_collection_modifyitems(config, items):
     by_module: dict[str, list] = {}
     for item in items:

@@ -46,6 +46,14 @@ def window_means(x: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
     return out
 
 
+def final_mean(x: np.ndarray, window: int) -> float | None:
+    """Mean of the finite values among the last ``window`` of ``x`` (None when there are none):
+    the "final" value of metrics.json and of a sweep's objective."""
+    v = np.asarray(x, dtype=np.float64)[-window:]
+    v = v[np.isfinite(v)]
+    return float(np.mean(v)) if len(v) else None
+
+
 def trailing_mean(x: np.ndarray, window: int) -> np.ndarray:
     """Mean of the finite values among ``x[max(0, i - window + 1) : i + 1]`` at each ``i``
     (fewer points at the start)."""

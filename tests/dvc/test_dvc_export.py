@@ -4,29 +4,23 @@ date afterwards."""
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import REPO, copy_repo, dvc, git, stages_ran
+from devkit.runs import SUBPROJECT_FILES
+from tests.helpers import copy_repo, dvc, git, stages_ran
 
 pytestmark = pytest.mark.dvc
 pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
 
-#: the files of the export pipeline's DVC project (deploy/), as committed
-DEPLOY_FILES = ("dvc.yaml", ".gitignore", ".dvcignore", ".dvc/config", ".dvc/.gitignore")
-
-
 def test_export_pipeline_exports_the_best_checkpoint(dvc_trained_repo: Path, tmp_path: Path):
     repo = copy_repo(dvc_trained_repo, tmp_path / "repo")
-    for name in DEPLOY_FILES:
-        (repo / "deploy" / name).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(REPO / "deploy" / name, repo / "deploy" / name)
-    shutil.copy(REPO / "stages" / "export.py", repo / "stages" / "export.py")
-    git(repo, "add", "-A")
-    git(repo, "commit", "-qm", "export pipeline")
+    # make_dvc_repo lays out the deploy/ project (SUBPROJECT_FILES) and stages/ as committed
+    for name in SUBPROJECT_FILES:
+        assert (repo / "deploy" / name).is_file(), name
+    assert (repo / "stages" / "export.py").is_file()
     status = dvc(repo, "status").stdout
     assert "Data and pipelines are up to date." in status and "export" not in status, status
     out = dvc(repo, "--cd", "deploy", "repro", timeout=300)

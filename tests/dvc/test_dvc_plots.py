@@ -146,7 +146,8 @@ def axis_titles(spec, axis: str):
 
 def test_plots_show_json_has_every_declared_plot(repo: Path):
     vega, images = declared_plots(repo)
-    assert len(vega) == 12 and len(images) == 10  # 5 training, 4 performance, 3 live series
+    # 5 training, 4 performance, 3 live series, 1 of the evaluate stage; 11 figure files
+    assert len(vega) == 13 and len(images) == 11
     shown = json.loads(dvc(repo, "plots", "show", "--json").stdout)
     assert not shown.get("errors"), shown.get("errors")
     data = shown.get("data", shown)

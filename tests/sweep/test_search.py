@@ -11,7 +11,7 @@ from rlpipe.config import ConfigError, Params
 from rlpipe.paths import EPISODES_CSV
 from rlpipe.sweep.best import best_params_text, fragment, set_args
 from rlpipe.sweep.files import apply_snapshot, read_files
-from rlpipe.sweep.objective import window_mean
+from rlpipe.sweep.objective import last_window_mean
 from rlpipe.sweep.report import read_column, read_reports
 from rlpipe.sweep.search import check_space_params, repair_journal, study_id
 from rlpipe.sweep.space import corners, to_optuna
@@ -113,7 +113,7 @@ class Home:
 
 def reference_values(reference, window, steps):
     reward = read_column(reference / "training_output" / EPISODES_CSV, "Cumulative Reward")
-    return {s: window_mean(reward[:s], window) for s in steps}
+    return {s: last_window_mean(reward[:s], window) for s in steps}
 
 
 def test_a_pruned_trial_stops_with_its_checkpoint_and_resumes_identically(tmp_path, reference):

@@ -21,7 +21,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from rlpipe.smoothing import trailing_mean
+from rlpipe.smoothing import final_mean, trailing_mean
 from rlpipe.statistics import BY_KEY, COLUMN, SUMMARY_KEYS
 from rlpipe.statistics import performance_keys, snake_case  # noqa: F401 - one definition
 from rlpipe.summarize.tables import EPISODES_BASE
@@ -40,11 +40,6 @@ def column(table: pa.Table, name: str) -> np.ndarray:
 
 def _finite(x: np.ndarray) -> np.ndarray:
     return x[np.isfinite(x)]
-
-
-def final_mean(x: np.ndarray, window: int) -> float | None:
-    v = _finite(x[-window:])
-    return float(np.mean(v)) if len(v) else None
 
 
 def best_mean(x: np.ndarray, window: int) -> float | None:

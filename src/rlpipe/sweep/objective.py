@@ -4,7 +4,7 @@ A trial's metric at episode ``s`` is the mean of the metric's per-episode values
 ``sweep.window`` episodes up to ``s``; its final value is the same at the last episode, and the
 objective of a setting is the mean of that over its seeds. The same numbers come from the
 training hook (intermediate values, read from the episode events as they happen) and from a
-finished trial's files (``episodes.csv``): one definition, :func:`window_mean`.
+finished trial's files (``episodes.csv``): one definition, :func:`last_window_mean`.
 
 Adding a metric = one :class:`Metric` entry: the log file and column a finished trial is read
 from, the :class:`rlpipe.events.EpisodeRecord` attribute the hook reads while training, and the
@@ -19,6 +19,7 @@ from typing import Sequence
 import numpy as np
 
 from rlpipe.paths import EPISODES_CSV
+from rlpipe.smoothing import final_mean
 from rlpipe.statistics import COLUMN
 
 
@@ -55,12 +56,10 @@ def range_of_column(column: str) -> tuple[float, float]:
     return -math.inf, math.inf
 
 
-def window_mean(values: Sequence[float | None], window: int) -> float | None:
-    """Mean of the finite values among the last ``window`` (None when there are none)."""
-    tail = np.array([math.nan if v is None else v for v in list(values)[-window:]],
-                    dtype=np.float64)
-    tail = tail[np.isfinite(tail)]
-    return float(tail.mean()) if len(tail) else None
+def last_window_mean(values: Sequence[float | None], window: int) -> float | None:
+    """:func:`rlpipe.smoothing.final_mean` of reported values (None counts as missing)."""
+    return final_mean(np.array([math.nan if v is None else v for v in values], dtype=np.float64),
+                      window)
 
 
 def better(a: float, b: float, direction: str) -> bool:

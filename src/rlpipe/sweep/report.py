@@ -20,7 +20,7 @@ from rlpipe.events import CheckpointSaved, EpisodeRecord, RolloutEnd, RunInfo
 from rlpipe.hooks.base import PERSIST, Hook
 from rlpipe.io_utils import atomic_write_text
 from rlpipe.paths import SWEEP_TRIAL_REPORTS
-from rlpipe.sweep.objective import Metric, window_mean
+from rlpipe.sweep.objective import Metric, last_window_mean
 
 Report = Callable[[int, "float | None"], bool]   # (step, value) -> keep training?
 
@@ -102,7 +102,7 @@ class ReportHook(Hook):
         if not self.due:
             return
         self.due = False
-        value = window_mean(self.values[:ep], self.window)
+        value = last_window_mean(self.values[:ep], self.window)
         self.reports[ep] = value
         atomic_write_text(self.folder / SWEEP_TRIAL_REPORTS,
                           json.dumps(sorted(self.reports.items())) + "\n")

@@ -41,7 +41,7 @@ from rlpipe.config import ConfigError, Params, SweepConfig, fingerprint
 from rlpipe.paths import SWEEP_STUDY
 from rlpipe.sweep import records
 from rlpipe.sweep.grid import Trial, base_dict, trial_params
-from rlpipe.sweep.objective import metric, window_mean
+from rlpipe.sweep.objective import metric, last_window_mean
 from rlpipe.sweep.report import read_column, read_reports
 from rlpipe.sweep.space import corners, format_value, to_optuna
 
@@ -291,7 +291,7 @@ class Search:
         """The metric at a seed-run's last episode, from its files (the objective's source)."""
         log = (records.trial_dir(self.trials_dir, trial) / trial.params.experiment.directory
                / self.metric.file)
-        return window_mean(read_column(log, self.metric.column), self.cfg.window)
+        return last_window_mean(read_column(log, self.metric.column), self.cfg.window)
 
     # ------------------------------------------------------------------ results
     def seeds_with(self, states: tuple[str, ...]) -> list[Trial]:
