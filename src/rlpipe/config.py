@@ -15,7 +15,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Union
+from typing import Any, ClassVar, Mapping, Union
 
 import yaml
 
@@ -82,6 +82,14 @@ class AgentConfig:
 class TrainConfig:
     """``train``: the algorithm and its hyper-parameters."""
 
+    #: keys of earlier versions, refused with the reason (``train.vf_coef: removed, ...``).
+    REMOVED: ClassVar[dict[str, str]] = {
+        "vf_coef": "the actor and critic are separate networks with their own Adam optimizers, so a "
+                   "weight on the value loss only moved the critic's gradient-clip threshold "
+                   "(the critic now minimises the value loss itself, clipped at "
+                   "train.max_grad_norm)",
+    }
+
     #: the algorithm: PPO (clipped objective, minibatch epochs) or A2C (one step per rollout).
     algo: str = _field("ppo", one_of("ppo", "a2c"))
     #: episodes to train in total (raising it later continues a finished run).
@@ -106,9 +114,8 @@ class TrainConfig:
     minibatches: int = _field(4, in_range(1, 10_000))
     #: weight of the entropy bonus in the actor loss.
     ent_coef: float = _field(0.0, in_range(0.0, 10.0))
-    #: weight of the value loss (scales the critic loss).
-    vf_coef: float = _field(0.5, in_range(0.0, 100.0))
-    #: gradient-norm clipping of each optimizer step.
+    #: gradient-norm clipping of each optimizer step (the actor's gradient and the critic's
+    #: value-loss gradient, each on its own).
     max_grad_norm: float = _field(0.5, in_range(0.0, 1e6))
     #: normalise advantages per minibatch.
     normalize_advantages: bool = _field(True)

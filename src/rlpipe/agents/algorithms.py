@@ -158,12 +158,13 @@ class _ActorCriticAlgorithm:
         for idx in self.minibatches_of(len(rollout)):
             pg_loss, value_loss, entropy, extra = self.losses(rollout, idx)
             actor_loss = pg_loss - cfg.ent_coef * entropy
-            critic_loss = cfg.vf_coef * value_loss
-            if not (torch.isfinite(actor_loss) and torch.isfinite(critic_loss)):
+            if not (torch.isfinite(actor_loss) and torch.isfinite(value_loss)):
                 return self._skip(snapshot, rollout)
             self.actor_optim.zero_grad(set_to_none=True)
             self.critic_optim.zero_grad(set_to_none=True)
-            (actor_loss + critic_loss).backward()
+            # no parameter is shared, so one backward gives each network its own loss's gradient
+            # (the critic's is the unscaled value loss's: a weight would change only its clip)
+            (actor_loss + value_loss).backward()
             a_norm = nn.utils.clip_grad_norm_(agent.actor.parameters(), cfg.max_grad_norm)
             c_norm = nn.utils.clip_grad_norm_(agent.critic.parameters(), cfg.max_grad_norm)
             if not (torch.isfinite(a_norm) and torch.isfinite(c_norm)):
