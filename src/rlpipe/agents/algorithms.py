@@ -89,7 +89,14 @@ def explained_variance(values: torch.Tensor, returns: torch.Tensor) -> float:
 
 
 class _ActorCriticAlgorithm:
-    """Shared machinery: separate actor and critic optimizers, clipping, transactional update."""
+    """Shared machinery: separate actor and critic optimizers, clipping, transactional update.
+
+    The actor and critic share no parameter, so each minimises its own loss: the actor the
+    policy loss minus the entropy bonus, the critic the value loss, unweighted. A weight on the
+    value loss (``vf_coef`` elsewhere) would change nothing here: Adam's step does not depend on
+    a constant scale of the gradient (up to its eps), with two optimizers or one; only the
+    critic's gradient-norm clip would see it. Each network's gradient is clipped on its own.
+    """
 
     epochs: int = 1
     minibatches: int = 1
