@@ -85,9 +85,9 @@ class TrainConfig:
     #: keys of earlier versions, refused with the reason (``train.vf_coef: removed, ...``).
     REMOVED: ClassVar[dict[str, str]] = {
         "vf_coef": "the actor and critic are separate networks with their own Adam optimizers, so a "
-                   "weight on the value loss only moved the critic's gradient-clip threshold "
-                   "(the critic now minimises the value loss itself, clipped at "
-                   "train.max_grad_norm)",
+                   "weight on the value loss only moved the critic's gradient-clip threshold, "
+                   "which is now train.critic_max_grad_norm (to keep a run's behaviour, set it to "
+                   "max_grad_norm / vf_coef)",
     }
 
     #: the algorithm: PPO (clipped objective, minibatch epochs) or A2C (one step per rollout).
@@ -114,9 +114,12 @@ class TrainConfig:
     minibatches: int = _field(4, in_range(1, 10_000))
     #: weight of the entropy bonus in the actor loss.
     ent_coef: float = _field(0.0, in_range(0.0, 10.0))
-    #: gradient-norm clipping of each optimizer step (the actor's gradient and the critic's
-    #: value-loss gradient, each on its own).
+    #: gradient-norm clipping of the actor's step (policy loss minus the entropy bonus).
     max_grad_norm: float = _field(0.5, in_range(0.0, 1e6))
+    #: gradient-norm clipping of the critic's step (the value loss's gradient; the critic has its
+    #: own network and optimizer, so this, not a weight on the value loss, sets how hard it
+    #: steps). 1.0 does what ``vf_coef: 0.5`` with ``max_grad_norm: 0.5`` did (Adam ignores the 2x).
+    critic_max_grad_norm: float = _field(1.0, in_range(0.0, 1e6))
     #: normalise advantages per minibatch.
     normalize_advantages: bool = _field(True)
     #: episodes in the "Mean Episode Reward" window (and best-model tracking).

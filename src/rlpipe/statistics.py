@@ -77,7 +77,7 @@ STATISTICS: tuple[Statistic, ...] = (
     Statistic("actor_grad_norm", "Actor Grad Norm", "Optim / Actor grad norm", float,
               "actor gradient norm before clipping to train.max_grad_norm", algorithm=True),
     Statistic("critic_grad_norm", "Critic Grad Norm", "Optim / Critic grad norm", float,
-              "critic gradient norm (of the value loss) before clipping to train.max_grad_norm",
+              "critic gradient norm (of the value loss) before clipping to train.critic_max_grad_norm",
               algorithm=True),
     Statistic("skipped", "Skipped", None, int,
               "1 when the update was skipped for a NaN/inf loss (train.on_nan: skip), else 0",

@@ -108,7 +108,7 @@ def test_the_critic_steps_on_the_unweighted_value_loss_gradient_clipped_on_its_o
     agent = build_agent(env.observation_space, env.action_space, AgentConfig(hidden_dim=16, heads=2))
     rollout = fixed_rollout(agent)
     for max_norm in (1e6, 1e-3):  # no clipping; clipping the critic's own gradient
-        learner = A2C(agent, TrainConfig(max_grad_norm=max_norm))
+        learner = A2C(agent, TrainConfig(max_grad_norm=1e6, critic_max_grad_norm=max_norm))
         idx = next(iter(learner.minibatches_of(len(rollout))))   # A2C: the whole rollout
         value_loss = learner.losses(rollout, idx)[1]
         critic = list(agent.critic.parameters())

@@ -95,7 +95,8 @@ class _ActorCriticAlgorithm:
     policy loss minus the entropy bonus, the critic the value loss, unweighted. A weight on the
     value loss (``vf_coef`` elsewhere) would change nothing here: Adam's step does not depend on
     a constant scale of the gradient (up to its eps), with two optimizers or one; only the
-    critic's gradient-norm clip would see it. Each network's gradient is clipped on its own.
+    critic's gradient-norm clip would see it. Each network's gradient is clipped on its own:
+    the actor's at ``train.max_grad_norm``, the critic's at ``train.critic_max_grad_norm``.
     """
 
     epochs: int = 1
@@ -173,7 +174,7 @@ class _ActorCriticAlgorithm:
             # (the critic's is the unscaled value loss's: a weight would change only its clip)
             (actor_loss + value_loss).backward()
             a_norm = nn.utils.clip_grad_norm_(agent.actor.parameters(), cfg.max_grad_norm)
-            c_norm = nn.utils.clip_grad_norm_(agent.critic.parameters(), cfg.max_grad_norm)
+            c_norm = nn.utils.clip_grad_norm_(agent.critic.parameters(), cfg.critic_max_grad_norm)
             if not (torch.isfinite(a_norm) and torch.isfinite(c_norm)):
                 return self._skip(snapshot, rollout)
             self.actor_optim.step()
