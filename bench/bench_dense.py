@@ -135,7 +135,7 @@ def replay(agent, algorithm, rollout, rng_state, path: str) -> tuple[float, floa
         rollout = dataclasses.replace(rollout, observations=agent.batch_store(rollout.observations))
     for idx in algorithm.minibatches_of(len(rollout)):
         pg, v, ent, _ = algorithm.losses(rollout, idx)
-        (pg - cfg.ent_coef * ent + cfg.vf_coef * v).backward()
+        (pg - cfg.ent_coef * ent + v).backward()  # the update's losses, as in algorithms.py
     cpu, wall = time.process_time() - c0, time.perf_counter() - w0
     algorithm.actor_optim.zero_grad(set_to_none=True)
     algorithm.critic_optim.zero_grad(set_to_none=True)

@@ -141,7 +141,7 @@ def replay_update(agent, algorithm, rollout, rng_state, observations=None) -> fl
         rollout = dataclasses.replace(rollout, observations=agent.batch_store(observations))
     for idx in algorithm.minibatches_of(len(rollout)):  # the update's own minibatches and losses
         pg, v, ent, _ = algorithm.losses(rollout, idx)
-        loss = pg - cfg.ent_coef * ent + cfg.vf_coef * v
+        loss = pg - cfg.ent_coef * ent + v  # the update's losses, as in algorithms.py
         algorithm.actor_optim.zero_grad(set_to_none=True)
         algorithm.critic_optim.zero_grad(set_to_none=True)
         loss.backward()

@@ -15,7 +15,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Union
+from typing import Any, ClassVar, Mapping, Union
 
 import yaml
 
@@ -86,6 +86,14 @@ class AgentConfig:
 class TrainConfig:
     """``train``: the algorithm and its hyper-parameters."""
 
+    #: keys of earlier versions, refused with the reason (``train.vf_coef: removed, ...``).
+    REMOVED: ClassVar[dict[str, str]] = {
+        "vf_coef": "the actor and critic are separate networks with their own Adam optimizers, so a "
+                   "weight on the value loss only moved the critic's gradient-clip threshold, "
+                   "which is now train.critic_max_grad_norm (to keep a run's behaviour, set it to "
+                   "max_grad_norm / vf_coef)",
+    }
+
     #: the algorithm: PPO (clipped objective, minibatch epochs) or A2C (one step per rollout).
     algo: str = _field("ppo", one_of("ppo", "a2c"))
     #: the budget: episodes to train in total (raising it later continues a finished run); or
@@ -127,10 +135,12 @@ class TrainConfig:
     minibatches: int = _field(4, in_range(1, 10_000))
     #: weight of the entropy bonus in the actor loss.
     ent_coef: float = _field(0.0, in_range(0.0, 10.0))
-    #: weight of the value loss (scales the critic loss).
-    vf_coef: float = _field(0.5, in_range(0.0, 100.0))
-    #: gradient-norm clipping of each optimizer step.
+    #: gradient-norm clipping of the actor's step (policy loss minus the entropy bonus).
     max_grad_norm: float = _field(0.5, in_range(0.0, 1e6))
+    #: gradient-norm clipping of the critic's step (the value loss's gradient; the critic has its
+    #: own network and optimizer, so this, not a weight on the value loss, sets how hard it
+    #: steps). 1.0 does what ``vf_coef: 0.5`` with ``max_grad_norm: 0.5`` did (Adam ignores the 2x).
+    critic_max_grad_norm: float = _field(1.0, in_range(0.0, 1e6))
     #: normalise advantages per minibatch.
     normalize_advantages: bool = _field(True)
     #: episodes in the "Mean Episode Reward" window (and best-model tracking).

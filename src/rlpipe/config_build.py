@@ -164,6 +164,9 @@ def build(cls: type, data: Mapping[str, Any] | None, section: str) -> Any:
         data = prepare(data, section)
     hints = get_type_hints(cls)
     known = {f.name: f for f in fields(cls)}
+    for name, why in getattr(cls, "REMOVED", {}).items():  # keys that once existed: say why
+        if name in data:
+            raise ConfigError(f"{section}.{name}: removed, {why}; delete the line")
     unknown = sorted(set(data) - set(known))
     if unknown:
         raise ConfigError(

@@ -103,6 +103,29 @@ def test_nonfinite_loss_undoes_the_update():
     assert str(learner.actor_optim.state_dict()["state"][0]["exp_avg"].sum()) == opt_before
 
 
+def test_the_critic_steps_on_the_unweighted_value_loss_gradient_clipped_on_its_own():
+    torch.manual_seed(0)
+    env = gym.make("rlpipe/GraphDeploy-v0", num_nodes=8, num_cloud=1)
+    agent = build_agent(env.observation_space, env.action_space, AgentConfig(hidden_dim=16, heads=2))
+    rollout = fixed_rollout(agent)
+    for max_norm in (1e6, 1e-3):  # no clipping; clipping the critic's own gradient
+        learner = A2C(agent, TrainConfig(max_grad_norm=1e6, critic_max_grad_norm=max_norm))
+        idx = next(iter(learner.minibatches_of(len(rollout))))   # A2C: the whole rollout
+        value_loss = learner.losses(rollout, idx)[1]
+        critic = list(agent.critic.parameters())
+        grads = torch.autograd.grad(value_loss, critic)            # of the value loss alone
+        norm = float(torch.linalg.vector_norm(torch.stack([g.norm() for g in grads])))
+        before = [p.detach().clone() for p in critic]
+        stats = learner.update(rollout)
+        assert stats["critic_grad_norm"] == pytest.approx(norm, rel=1e-5)
+        scale = min(1.0, max_norm / (norm + 1e-6))                 # clip_grad_norm_'s factor
+        for p, g in zip(critic, grads):
+            torch.testing.assert_close(p.grad, g * scale, rtol=1e-5, atol=1e-8)
+        # Adam's first step moves each weight by about lr * sign(gradient), whatever its scale
+        moved = torch.cat([(p.detach() - b).flatten() for p, b in zip(critic, before)])
+        assert moved.abs().max() <= 1.01 * learner.cfg.critic_lr
+
+
 @pytest.mark.parametrize("dense", [False, True])
 def test_minibatches_selected_from_the_rollout_collated_once_equal_collating_each(dense):
     torch.manual_seed(0)

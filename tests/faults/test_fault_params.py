@@ -64,6 +64,9 @@ CASES = [
      ["train.lr", "unknown key", "allowed keys", "actor_lr"]),
     ("unknown-section", "train", _yaml({"trian": {"episodes": 3}}),
      ["trian", "unknown section", "allowed", "train"]),
+    ("removed-vf-coef", "train", _yaml({"train": {"vf_coef": 0.5}}),   # a key of earlier versions
+     ["train.vf_coef", "removed", "separate networks", "train.critic_max_grad_norm",
+      "max_grad_norm / vf_coef", "delete the line"]),
     ("section-not-mapping", "train", _yaml({"train": 5}), ["train", "expected a mapping"]),
     ("top-level-list", "train", "- env\n- train\n", ["params.yaml", "expected a mapping"]),
     # --- wrong types

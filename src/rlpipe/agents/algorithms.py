@@ -67,7 +67,15 @@ def explained_variance(values: torch.Tensor, returns: torch.Tensor) -> float:
 
 
 class _ActorCriticAlgorithm:
-    """Shared machinery: separate actor and critic optimizers, clipping, transactional update."""
+    """Shared machinery: separate actor and critic optimizers, clipping, transactional update.
+
+    The actor and critic share no parameter, so each minimises its own loss: the actor the
+    policy loss minus the entropy bonus, the critic the value loss, unweighted. A weight on the
+    value loss (``vf_coef`` elsewhere) would change nothing here: Adam's step does not depend on
+    a constant scale of the gradient (up to its eps), with two optimizers or one; only the
+    critic's gradient-norm clip would see it. Each network's gradient is clipped on its own:
+    the actor's at ``train.max_grad_norm``, the critic's at ``train.critic_max_grad_norm``.
+    """
 
     epochs: int = 1
     minibatches: int = 1
@@ -136,14 +144,15 @@ class _ActorCriticAlgorithm:
         for idx in self.minibatches_of(len(rollout)):
             pg_loss, value_loss, entropy, extra = self.losses(rollout, idx)
             actor_loss = pg_loss - cfg.ent_coef * entropy
-            critic_loss = cfg.vf_coef * value_loss
-            if not (torch.isfinite(actor_loss) and torch.isfinite(critic_loss)):
+            if not (torch.isfinite(actor_loss) and torch.isfinite(value_loss)):
                 return self._skip(snapshot, rollout)
             self.actor_optim.zero_grad(set_to_none=True)
             self.critic_optim.zero_grad(set_to_none=True)
-            (actor_loss + critic_loss).backward()
+            # no parameter is shared, so one backward gives each network its own loss's gradient
+            # (the critic's is the unscaled value loss's: a weight would change only its clip)
+            (actor_loss + value_loss).backward()
             a_norm = nn.utils.clip_grad_norm_(agent.actor.parameters(), cfg.max_grad_norm)
-            c_norm = nn.utils.clip_grad_norm_(agent.critic.parameters(), cfg.max_grad_norm)
+            c_norm = nn.utils.clip_grad_norm_(agent.critic.parameters(), cfg.critic_max_grad_norm)
             if not (torch.isfinite(a_norm) and torch.isfinite(c_norm)):
                 return self._skip(snapshot, rollout)
             self.actor_optim.step()
