@@ -1,6 +1,7 @@
 """Shared fixtures: tiny params, a temporary git + DVC repository for end-to-end tests."""
 from __future__ import annotations
 
+import fcntl
 import os
 from pathlib import Path
 
@@ -59,33 +60,28 @@ def reference(tmp_path_factory) -> Path:
     return root
 
 
-# --- running on two cores (pytest-xdist: `-n 2 --dist loadgroup` in pyproject.toml) -----------
+# --- running on two cores (pytest-xdist: `-n 2 --dist loadfile` in pyproject.toml) ------------
 # Each test module runs on one worker, in order (module-scoped fixtures are built once, and some
-# modules' tests follow each other). Modules that share a session fixture run on one worker, so
-# the fixture is built once. Modules that start Ray (an embedded instance or a two-node cluster on
-# 127.0.0.2/3) run one after another on one worker, so two Ray instances never share the 2 CPUs
-# or the loopback addresses.
-_SESSION_FIXTURES = ("dvc_trained_repo", "reference")
+# modules' tests follow each other). Modules that start Ray (an embedded instance or a two-node
+# cluster on 127.0.0.2/3) hold one lock for the whole module, so two Ray instances never share the
+# 2 CPUs or the loopback addresses. (xdist's `loadgroup` would be the finer tool, but with pytest 9
+# xdist 3.8 cannot rename the tests it groups, and groups nothing.)
 _RAY_MODULES = ("tests/sweep/test_search.py", "tests/sweep/test_sweep_stage.py",
                 "tests/sweep/test_sweep_cluster.py", "tests/dvc/test_dvc_sweep.py",
                 "tests/dvc/test_dvc_search.py")
 
 
-def _module(item) -> str:
-    root = Path(__file__).resolve().parents[1]
-    return Path(str(item.fspath)).resolve().relative_to(root).as_posix()
-
-
-@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
-def pytest_collection_modifyitems(config, items):
-    by_module: dict[str, list] = {}
-    for item in items:
-        by_module.setdefault(_module(item), []).append(item)
-    for module, tests in by_module.items():
-        used = {f for t in tests for f in getattr(t, "fixturenames", ())}
-        if module in _RAY_MODULES or any(t.get_closest_marker("ray_cluster") for t in tests):
-            group = "ray"
-        else:
-            group = next((f for f in _SESSION_FIXTURES if f in used), module)
-        for t in tests:
-            t.add_marker(pytest.mark.xdist_group(group))
+@pytest.fixture(scope="module", autouse=True)
+def _one_ray_module_at_a_time(request, tmp_path_factory):
+    module = Path(str(request.fspath)).resolve().relative_to(Path(__file__).resolve().parents[1])
+    if module.as_posix() not in _RAY_MODULES:
+        yield
+        return
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    with open(shared / "ray-tests.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
