@@ -60,21 +60,51 @@ def reference(tmp_path_factory) -> Path:
     return root
 
 
-# --- running on two cores (pytest-xdist: `-n 2 --dist loadfile` in pyproject.toml) ------------
+# --- running on two cores (pytest-xdist: `-n 2 --dist loadgroup` in pyproject.toml) -----------
 # Each test module runs on one worker, in order (module-scoped fixtures are built once, and some
-# modules' tests follow each other). Modules that start Ray (an embedded instance or a two-node
-# cluster on 127.0.0.2/3) hold one lock for the whole module, so two Ray instances never share the
-# 2 CPUs or the loopback addresses. (xdist's `loadgroup` would be the finer tool, but with pytest 9
-# xdist 3.8 cannot rename the tests it groups, and groups nothing.)
+# modules' tests follow each other); modules that share a session fixture run on one worker, so
+# the fixture is built once; modules that start Ray (an embedded instance or a two-node cluster on
+# 127.0.0.2/3) run one after another on one worker, and hold a lock besides, so two Ray instances
+# never share the 2 CPUs or the loopback addresses.
+_SESSION_FIXTURES = ("dvc_trained_repo", "reference")
 _RAY_MODULES = ("tests/sweep/test_search.py", "tests/sweep/test_sweep_stage.py",
                 "tests/sweep/test_sweep_cluster.py", "tests/dvc/test_dvc_sweep.py",
                 "tests/dvc/test_dvc_search.py")
 
 
+def _module(path) -> str:
+    return Path(str(path)).resolve().relative_to(Path(__file__).resolve().parents[1]).as_posix()
+
+
+def _set_group(item, group: str) -> None:
+    """xdist's loadgroup reads a group from a ``@group`` suffix of the test id. xdist 3.8 writes
+    it to ``item._nodeid``, which pytest 9 no longer reads (ids are ``item._id``), so do it here."""
+    item.add_marker(pytest.mark.xdist_group(group))
+    node_id = getattr(item, "_id", None)
+    if node_id is not None and "@" not in str(node_id):
+        item._id = type(node_id).parse(f"{node_id}@{group}")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    if not getattr(config.option, "loadgroup", False):  # set in xdist workers (--dist loadgroup)
+        return
+    by_module: dict[str, list] = {}
+    for item in items:
+        by_module.setdefault(_module(item.fspath), []).append(item)
+    for module, tests in by_module.items():
+        used = {f for t in tests for f in getattr(t, "fixturenames", ())}
+        if module in _RAY_MODULES or any(t.get_closest_marker("ray_cluster") for t in tests):
+            group = "ray"
+        else:
+            group = next((f for f in _SESSION_FIXTURES if f in used), module)
+        for t in tests:
+            _set_group(t, group)
+
+
 @pytest.fixture(scope="module", autouse=True)
 def _one_ray_module_at_a_time(request, tmp_path_factory):
-    module = Path(str(request.fspath)).resolve().relative_to(Path(__file__).resolve().parents[1])
-    if module.as_posix() not in _RAY_MODULES:
+    if _module(request.fspath) not in _RAY_MODULES:
         yield
         return
     base = tmp_path_factory.getbasetemp()

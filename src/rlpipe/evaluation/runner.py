@@ -46,8 +46,17 @@ def same_weights(a: dict[str, Any], b: dict[str, Any]) -> bool:
 
 
 def params_from_checkpoint(state: dict[str, Any]) -> Params:
+    """The run's params as its checkpoint stored them. Keys a later version removed (the
+    ``REMOVED`` of their section, e.g. ``train.vf_coef``) are dropped: an older run's checkpoint
+    still evaluates and exports."""
     stored = json.loads(state["params"])
-    return Params.from_dict({k: v for k, v in stored.items() if k in RUN_SECTIONS})
+    kept = {}
+    for name, values in stored.items():
+        if name in RUN_SECTIONS:
+            removed = getattr(Params.SECTIONS[name], "REMOVED", {})
+            kept[name] = ({k: v for k, v in values.items() if k not in removed}
+                          if isinstance(values, dict) else values)
+    return Params.from_dict(kept)
 
 
 def make_envs(env: EnvConfig, overrides: dict[str, Any], key: str, count: int) -> list:
