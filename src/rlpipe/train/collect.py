@@ -175,15 +175,8 @@ class Collector:
                 lambda i: f"at episode {first_episode + i + 1}, step {len(traces[i]) + 1}")
             still = []
             for i, o, terminated, truncated, info in results:
-                trace = traces[i]
-                if not (terminated or truncated) and self._limit_hit(
-                        trace, f"episode {first_episode + i + 1}"):
-                    truncated = True
-                if terminated or truncated:
-                    trace.final_info = info
-                    buffer.end_episode(i, trace.key, 1, True,
-                                       o if truncated and not terminated else None)
-                else:
+                if not self._episode_ended(buffer, i, traces[i], 1, o, terminated, truncated,
+                                           info, f"episode {first_episode + i + 1}"):
                     obs[i], infos[i] = o, info
                     still.append(i)
             active = still
@@ -192,6 +185,20 @@ class Collector:
             trace.global_step_start = step
             step += len(trace)
         return Collected(buffer, list(enumerate(traces)), step - global_step)
+
+    def _episode_ended(self, buffer: RolloutBuffer, i: int, trace: EpisodeTrace, first_step: int,
+                       obs, terminated: bool, truncated: bool, info: dict, name: str) -> bool:
+        """After a step of environment ``i``: whether its episode ended (terminated, truncated,
+        or cut at the safety limit); if so, close it in ``buffer`` (a truncation bootstraps from
+        ``obs``) and keep the final info in its trace."""
+        if not (terminated or truncated) and self._limit_hit(trace, name):
+            truncated = True
+        if not (terminated or truncated):
+            return False
+        trace.final_info = info
+        buffer.end_episode(i, trace.key, first_step, True,
+                           obs if truncated and not terminated else None)
+        return True
 
     def _reset_all(self, global_step: int) -> None:
         n = len(self.group)
@@ -227,13 +234,8 @@ class Collector:
             done = []
             for i, o, terminated, truncated, info in results:
                 trace = traces[i]
-                if not (terminated or truncated) and self._limit_hit(
-                        trace, f"an episode of environment {i}"):
-                    truncated = True
-                if terminated or truncated:
-                    trace.final_info = info
-                    buffer.end_episode(i, trace.key, first_step[i], True,
-                                       o if truncated and not terminated else None)
+                if self._episode_ended(buffer, i, trace, first_step[i], o, terminated, truncated,
+                                       info, f"an episode of environment {i}"):
                     finished.append((i, trace))
                     done.append(i)
                 else:
