@@ -2,7 +2,7 @@
 Ray costs per trial.
 
 The trials: ``--trials`` (4) training runs of the default params (rlpipe/GraphDeploy-v0, 20
-nodes, PPO, 8 envs), 32 episodes each (``sweep.episodes``), seeds 0..3, ``torch_threads`` 1.
+nodes, PPO, 8 envs), 96 episodes each (``sweep.episodes``), seeds 0..3, ``torch_threads`` 1.
 
 - plain sequential: one process trains the trials one after another with
   ``rlpipe.train.run.train(params, dir, console=False)``, no Ray; the sum of the ``train`` calls
@@ -43,7 +43,7 @@ from bench_common import (PYTHON, QUICK_AGENT, QUICK_ENV, ROOT, Result, fmt_runs
 NAME = "sweep"
 TITLE = "sweep: 2 trials at a time on Ray vs one after another; Ray's cost per trial"
 TARGET = 1.7
-EPISODES = 32
+EPISODES = 96  # trials of ~10 s: Ray's ~1 s per trial is amortised as in a real sweep
 STAGE = str(ROOT / "stages" / "sweep.py")
 
 PLAIN = """
