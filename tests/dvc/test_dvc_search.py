@@ -11,8 +11,6 @@ median pruner compares a trial's best value so far).
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import time
 from pathlib import Path
 
@@ -22,7 +20,8 @@ import yaml
 from rlpipe.config import Params
 from rlpipe.sweep.best import set_args
 from tests.dvc.test_dvc_sweep import _kill_group
-from tests.helpers import (deep_update, dvc, dvc_env, edit_params, git,
+from tests.sweep.sweep_helpers import start_dvc
+from tests.helpers import (deep_update, dvc, edit_params, git,
                            log_text, make_dvc_repo, stages_ran)
 
 pytestmark = [pytest.mark.dvc, pytest.mark.slow]
@@ -103,11 +102,7 @@ def test_a_killed_driver_continues_its_study_on_the_next_repro(repo, tmp_path):
                        "sweep": {"trials": 2, "pruner": "none"}})
     trials_dir = repo / "sweeps" / "trials"
     log = tmp_path / "killed.log"
-    exe = str(Path(dvc_env()["PATH"].split(os.pathsep)[0]) / "dvc")
-    with open(log, "w") as out:
-        proc = subprocess.Popen([exe, *SWEEP, "repro"], cwd=repo, stdout=out,
-                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                env=dvc_env({"PYTHONPATH": "src"}), start_new_session=True)
+    proc = start_dvc(repo, [*SWEEP, "repro"], log)
     running = []
     try:
         deadline = time.monotonic() + 300

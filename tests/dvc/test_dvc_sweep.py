@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.helpers import (dvc, dvc_env, edit_params, git, make_dvc_repo, stages_ran,
+from tests.helpers import (dvc, edit_params, git, make_dvc_repo, stages_ran,
                            stages_skipped, tree_hashes)
 from tests.sweep.ray_cluster import kill_tree
-from tests.sweep.sweep_helpers import assert_trials_match_single_runs, write_sweep_params
+from tests.sweep.sweep_helpers import start_dvc, assert_trials_match_single_runs, write_sweep_params
 
 pytestmark = [pytest.mark.dvc, pytest.mark.slow]
 
@@ -100,11 +100,7 @@ def test_killed_sweep_reruns_skipping_finished_and_resuming_unfinished(repo, tmp
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     trials_dir = repo / "sweeps" / "trials"
     log = tmp_path / "killed.log"
-    exe = str(Path(dvc_env()["PATH"].split(os.pathsep)[0]) / "dvc")
-    with open(log, "w") as out:
-        proc = subprocess.Popen([exe, *SWEEP, "repro"], cwd=repo, stdout=out,
-                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                env=dvc_env({"PYTHONPATH": "src"}), start_new_session=True)
+    proc = start_dvc(repo, [*SWEEP, "repro"], log)
     try:
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline and proc.poll() is None:

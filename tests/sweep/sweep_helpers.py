@@ -72,3 +72,15 @@ def assert_trials_match_single_runs(params_file: Path, trials_dir: Path, scratch
         assert_same_run(trials_dir / trial.trial_id, ref)
         n += 1
     return n
+
+
+def start_dvc(repo: Path, args: list[str], log: Path) -> subprocess.Popen:
+    """``dvc <args>`` in ``repo`` in the background, in a process group of its own (so a test
+    can SIGKILL dvc, the stage and the Ray it starts together), output to ``log``."""
+    from tests.helpers import dvc_env
+
+    exe = str(Path(dvc_env()["PATH"].split(os.pathsep)[0]) / "dvc")
+    with open(log, "w") as out:
+        return subprocess.Popen([exe, *args], cwd=repo, stdout=out, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, env=dvc_env({"PYTHONPATH": "src"}),
+                                start_new_session=True)

@@ -59,22 +59,20 @@ def test_trials_run_on_both_nodes_and_their_files_come_home(cluster, tmp_path):
                                            tmp_path / "ref") == 2
 
 
-def test_a_killed_worker_node_resumes_its_trial_elsewhere_identically(cluster, tmp_path):
-    # long enough trials (60 episodes, a checkpoint every 5) to be killed half way
-    write_sweep_params(tmp_path / "params.yaml", {
-        "train": {"episodes": 60, "num_envs": 1, "update_epochs": 2},
-        "checkpoint": {"interval": 5, "keep_last": 3},
-        "sweep": {"address": cluster.address, "seeds": [2, 3]}})
-    log = tmp_path / "sweep.log"
+def kill_worker_node_mid_sweep(cluster, cwd: Path, trials: str) -> str:
+    """Run the sweep stage in ``cwd`` on ``cluster``; once two trials (``trials``: a glob under
+    sweeps/trials) have sent a checkpoint home, SIGKILL the worker node; the sweep must still
+    finish (exit 0). Returns its log."""
+    log = cwd / "sweep.log"
     with open(log, "w") as out:
         sweep = subprocess.Popen(
-            [PYTHON, str(REPO / "stages" / "sweep.py"), "--out", "sweeps"], cwd=tmp_path,
+            [PYTHON, str(REPO / "stages" / "sweep.py"), "--out", "sweeps"], cwd=cwd,
             env={**cluster.env}, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    trials_dir = cwd / "sweeps" / "trials"
     try:
-        trials_dir = tmp_path / "sweeps" / "trials"
         deadline = time.monotonic() + 240
         while time.monotonic() < deadline and sweep.poll() is None:
-            running = [p for p in trials_dir.glob("*") if (p / "trial.json").exists()]
+            running = [p for p in trials_dir.glob(trials) if (p / "trial.json").exists()]
             if len(running) == 2 and all(list(p.glob("checkpoints/ckpt_ep*")) for p in running):
                 break  # both trials (one per node) have sent a checkpoint home
             time.sleep(0.05)
@@ -85,7 +83,17 @@ def test_a_killed_worker_node_resumes_its_trial_elsewhere_identically(cluster, t
         if sweep.poll() is None:
             sweep.kill()
             sweep.wait()
-    text = log.read_text()
+    return log.read_text()
+
+
+def test_a_killed_worker_node_resumes_its_trial_elsewhere_identically(cluster, tmp_path):
+    # long enough trials (60 episodes, a checkpoint every 5) to be killed half way
+    write_sweep_params(tmp_path / "params.yaml", {
+        "train": {"episodes": 60, "num_envs": 1, "update_epochs": 2},
+        "checkpoint": {"interval": 5, "keep_last": 3},
+        "sweep": {"address": cluster.address, "seeds": [2, 3]}})
+    trials_dir = tmp_path / "sweeps" / "trials"
+    text = kill_worker_node_mid_sweep(cluster, tmp_path, "*")
     runs = attempts(trials_dir)
     [(victim, history)] = [(t, a) for t, a in runs.items() if len(a) > 1]
     assert history[0]["outcome"] == "failed" and history[0]["node"]["ip"] == WORKER_IP, text
@@ -115,27 +123,8 @@ def test_a_search_on_the_cluster_resumes_a_killed_workers_trial_identically(clus
         "checkpoint": {"interval": 5, "keep_last": 3},
         "sweep": {"address": cluster.address, "seeds": [2, 3], "grid": {}, "search": "optuna",
                   "trials": 1, "pruner": "none", "space": {"train.actor_lr": [0.003]}}})
-    log = tmp_path / "sweep.log"
-    with open(log, "w") as out:
-        sweep = subprocess.Popen(
-            [PYTHON, str(REPO / "stages" / "sweep.py"), "--out", "sweeps"], cwd=tmp_path,
-            env={**cluster.env}, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     trials_dir = tmp_path / "sweeps" / "trials"
-    try:
-        deadline = time.monotonic() + 240
-        while time.monotonic() < deadline and sweep.poll() is None:
-            running = [p for p in trials_dir.glob("*-seed*") if (p / "trial.json").exists()]
-            if len(running) == 2 and all(list(p.glob("checkpoints/ckpt_ep*")) for p in running):
-                break
-            time.sleep(0.05)
-        assert sweep.poll() is None, log.read_text()
-        cluster.worker.kill()
-        assert sweep.wait(timeout=300) == 0, log.read_text()
-    finally:
-        if sweep.poll() is None:
-            sweep.kill()
-            sweep.wait()
-    text = log.read_text()
+    text = kill_worker_node_mid_sweep(cluster, tmp_path, "*-seed*")
     assert "trial t000 complete" in text, text
     runs = attempts(trials_dir)
     [(victim, history)] = [(t, a) for t, a in runs.items() if len(a) > 1]
