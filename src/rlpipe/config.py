@@ -118,6 +118,7 @@ class TrainConfig:
     #: steps per environment in one rollout (rollout: steps); the cut is bootstrapped.
     rollout_steps: int = _field(128, in_range(1, 1_000_000))
     #: processes that step the environments; 0 = in process (the same results either way).
+    #: Each runs its numerical libraries on one thread unless OMP/OPENBLAS/MKL_NUM_THREADS are set.
     env_workers: int = _field(0, in_range(0, 256))
     #: Adam learning rate of the actor.
     actor_lr: float = _field(3e-3, in_range(1e-8, 1.0))

@@ -13,7 +13,7 @@ from rlpipe.sweep.best import best_params_text, fragment, set_args
 from rlpipe.sweep.files import apply_snapshot, read_files
 from rlpipe.sweep.objective import last_window_mean
 from rlpipe.sweep.report import read_column, read_reports
-from rlpipe.sweep.search import check_space_params, repair_journal, study_id
+from rlpipe.sweep.search import ask, check_space_params, open_study, repair_journal, study_id
 from rlpipe.sweep.space import corners, to_optuna
 from rlpipe.sweep.trial import run_trial
 from tests.helpers import TINY_PARAMS, assert_same_run, deep_update, log_text, tiny
@@ -76,6 +76,31 @@ def test_study_id_ignores_the_trial_count_but_not_the_space():
     assert study_id(a, a.sweep) == study_id(b, b.sweep)
     c = search_params(space={"train.actor_lr": [0.001, 0.01]})
     assert study_id(c, c.sweep) != study_id(a, a.sweep)
+
+
+@pytest.mark.parametrize("sampler", ["tpe", "random"])
+def test_a_study_reopened_after_its_driver_died_asks_what_an_uninterrupted_one_would(
+        tmp_path, sampler):
+    """Trial k is drawn from the sampler seed and k, not from a generator that a killed driver
+    loses: reopening the journal and asking gives the uninterrupted study's settings."""
+    cfg = search_params(sampler=sampler, sampler_seed=7, trials=6, pruner="none").sweep
+    dists = to_optuna(cfg.space)
+
+    def run(folder, kill_after: int | None):
+        study = open_study(folder, "s", cfg, lambda _: None)
+        asked = []
+        for k in range(6):
+            if k == kill_after:   # the driver died: a new process opens the same journal
+                study = open_study(folder, "s", cfg, lambda _: None)
+            trial = ask(study, cfg, dists)
+            asked.append(trial.params)
+            study.tell(trial, float(sum(v for v in trial.params.values()
+                                        if isinstance(v, (int, float)))))
+        return asked
+
+    uninterrupted = run(tmp_path / "a", None)
+    assert run(tmp_path / "b", 3) == uninterrupted
+    assert len({json.dumps(p, sort_keys=True) for p in uninterrupted}) > 1  # it does draw
 
 
 def test_a_torn_journal_line_is_cut(tmp_path):

@@ -7,6 +7,8 @@ as ``tests.train.rollout_envs:<Name>-v0``).
 - ``Fixed-v0``: episodes of exactly ``length`` steps (default 7); reward 1 when the action
   matches the sign of the first feature. ``die_at_reset``: a worker process (never the training
   process) kills itself with SIGKILL at its environment's n-th reset.
+- ``Threads-v0``: reports in its reset info the thread counts its process's numerical libraries
+  read (``OMP_NUM_THREADS`` and the like; None where unset).
 """
 from __future__ import annotations
 
@@ -64,6 +66,17 @@ class Fixed(NeverEnding):
         return self.last, reward, self.t >= self.length, False, {}
 
 
-for _name, _cls in (("NeverEnding-v0", NeverEnding), ("Fixed-v0", Fixed)):
+class Threads(NeverEnding):
+    VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+    def __init__(self):
+        super().__init__(0.0)
+
+    def reset(self, *, seed=None, options=None):
+        obs, info = super().reset(seed=seed)
+        return obs, {name: os.environ.get(name) for name in self.VARIABLES}
+
+
+for _name, _cls in (("NeverEnding-v0", NeverEnding), ("Fixed-v0", Fixed), ("Threads-v0", Threads)):
     if _name not in gym.registry:
         gym.register(_name, entry_point=_cls)

@@ -51,6 +51,30 @@ def run_json(root: Path) -> dict:
     return json.loads((root / "training_output" / "run.json").read_text())
 
 
+def test_env_workers_run_their_numerical_libraries_on_one_thread_unless_the_user_chose(
+        monkeypatch):
+    """A worker steps its environments one after the other: a multi-threaded BLAS's idle threads
+    in every worker would busy-wait on the cores the other workers need. The user's own setting
+    wins, and the training process's environment is left as it was."""
+    from rlpipe.train.env_workers import WorkerEnvs
+    from rlpipe.train.environment import env_settings, make_env
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
+    monkeypatch.delenv("MKL_NUM_THREADS", raising=False)
+    p = params({"id": "tests.train.rollout_envs:Threads-v0"})
+    settings = env_settings(p.env)
+    group = WorkerEnvs(p.env, settings, 2, 2, make_env(p.env, settings))
+    try:
+        infos = [info for _, info in group.reset([0, 1])]
+    finally:
+        group.close()
+    assert infos == [{"OMP_NUM_THREADS": "3", "OPENBLAS_NUM_THREADS": "1",
+                      "MKL_NUM_THREADS": "1"}] * 2
+    assert os.environ["OMP_NUM_THREADS"] == "3"
+    assert "OPENBLAS_NUM_THREADS" not in os.environ and "MKL_NUM_THREADS" not in os.environ
+
+
 @pytest.mark.parametrize("mode", ["episodes", "steps"])
 def test_two_env_workers_give_the_in_process_run(tmp_path, mode):
     roots = []

@@ -88,14 +88,30 @@ def repair_journal(path: Path) -> bool:
     return True
 
 
-def make_sampler(cfg: SweepConfig):
+def make_sampler(cfg: SweepConfig, number: int = 0):
+    """The sampler that asks study trial ``number``.
+
+    TPE and random draw from a generator seeded by ``sampler_seed`` and the trial's number, so
+    what trial k is asked depends only on the seed and the trials told before it: a study that
+    continues after its driver was killed asks what an uninterrupted one would have (one
+    generator for the whole study would restart from its seed). QMC is one seeded sequence
+    indexed by the trial's number already."""
     import optuna
 
+    seed = (cfg.sampler_seed * 1_000_003 + number) % 2**32
     if cfg.sampler == "random":
-        return optuna.samplers.RandomSampler(seed=cfg.sampler_seed)
+        return optuna.samplers.RandomSampler(seed=seed)
     if cfg.sampler == "qmc":
         return optuna.samplers.QMCSampler(seed=cfg.sampler_seed)
-    return optuna.samplers.TPESampler(seed=cfg.sampler_seed)
+    return optuna.samplers.TPESampler(seed=seed)
+
+
+def ask(study, cfg: SweepConfig, distributions: dict):
+    """Ask the study's next trial with :func:`make_sampler`'s sampler for its number."""
+    number = len(study.get_trials(deepcopy=False))
+    if cfg.sampler != "qmc":
+        study.sampler = make_sampler(cfg, number)
+    return study.ask(distributions)
 
 
 def make_pruner(cfg: SweepConfig):
@@ -223,7 +239,7 @@ class Search:
         if self.asked() >= self.cfg.trials:
             return []
         with self._optuna():
-            ot = self.study.ask(self.dists)
+            ot = ask(self.study, self.cfg, self.dists)
         group = self._group(ot.number, ot, ot.params)
         self.say(f"asked trial t{ot.number:03d} ({group.seeds[0].label.split(': ', 1)[1]})")
         return list(group.seeds)

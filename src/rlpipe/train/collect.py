@@ -129,16 +129,21 @@ class Collector:
                                                                            masking)
         to_env = self.agent.actions.to_env
         try:
-            results = self.group.step([(i, to_env(actions[k])) for k, i in enumerate(indices)])
+            # environments in worker processes step while this process does the bookkeeping
+            # that does not need their results (in process, they step in ``receive``)
+            self.group.send([(i, to_env(actions[k])) for k, i in enumerate(indices)])
+            # one conversion per batch: the same Python floats as float(tensor[k]) each
+            log_probs, values, entropies = log_probs.tolist(), values.tolist(), entropies.tolist()
+            results = self.group.receive()
         except EnvError as e:
             raise self._failure(e, where(e.index)) from None
         out = []
         for k, (i, (o, reward, terminated, truncated, info)) in enumerate(zip(indices, results)):
             action = actions[k]
+            reward = float(reward)
             buffer.add(i, obs[i], prepared[k], masks[k] if masking else None, action,
-                       float(log_probs[k]), float(values[k]), float(reward))
-            traces[i].add(obs[i], action, float(log_probs[k]), float(values[k]),
-                          float(entropies[k]), float(reward),
+                       log_probs[k], values[k], reward)
+            traces[i].add(obs[i], action, log_probs[k], values[k], entropies[k], reward,
                           contract.read_step(info, self.has_reference))
             out.append((i, o, bool(terminated), bool(truncated), info))
         return out

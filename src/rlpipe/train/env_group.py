@@ -43,6 +43,7 @@ class LocalEnvs:
     def __init__(self, envs: Sequence):
         self.envs = list(envs)
         self.template = self.envs[0]   # read for its declarations and spaces, like any of them
+        self.pending: list[tuple[int, Any]] = []
 
     def __len__(self) -> int:
         return len(self.envs)
@@ -66,6 +67,15 @@ class LocalEnvs:
             except Exception as e:  # noqa: BLE001 - reported with its episode number
                 raise EnvError(i, "reset", describe_exception(e)) from e
         return out
+
+    def send(self, pairs: Sequence[tuple[int, Any]]) -> None:
+        """Start a step of environment ``i`` with ``action`` for each ``(i, action)``;
+        :meth:`receive` returns the results (in process, it steps them then)."""
+        self.pending = list(pairs)
+
+    def receive(self) -> list[StepResult]:
+        pairs, self.pending = self.pending, []
+        return self.step(pairs)
 
     def step(self, pairs: Sequence[tuple[int, Any]]) -> list[StepResult]:
         """Step environment ``i`` with ``action`` for each ``(i, action)``; results in order."""
