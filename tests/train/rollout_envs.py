@@ -6,7 +6,9 @@ as ``tests.train.rollout_envs:<Name>-v0``).
   of it takes long.
 - ``Fixed-v0``: episodes of exactly ``length`` steps (default 7); reward 1 when the action
   matches the sign of the first feature. ``die_at_reset``: a worker process (never the training
-  process) kills itself with SIGKILL at its environment's n-th reset.
+  process) kills itself with SIGKILL at its environment's n-th reset. ``helper_pid_dir``: in a
+  worker process, the environment forks a helper that outlives it for 30 s holding every file
+  descriptor it inherited (as a simulator's server process might), writing its pid there.
 - ``Threads-v0``: reports in its reset info the thread counts its process's numerical libraries
   read (``OMP_NUM_THREADS`` and the like; None where unset).
 """
@@ -44,10 +46,17 @@ class NeverEnding(gym.Env):
 
 
 class Fixed(NeverEnding):
-    def __init__(self, length: int = 7, die_at_reset: int = 0):
+    def __init__(self, length: int = 7, die_at_reset: int = 0, helper_pid_dir: str = ""):
         super().__init__(0.0)
         self.length, self.die_at_reset = length, die_at_reset
         self.t = self.resets = 0
+        if helper_pid_dir and multiprocessing.parent_process() is not None:
+            pid = os.fork()
+            if pid == 0:                       # the helper: holds the worker's pipe end, idle
+                time.sleep(30)
+                os._exit(0)
+            with open(os.path.join(helper_pid_dir, str(pid)), "w"):
+                pass
 
     def reset(self, *, seed=None, options=None):
         self.t = 0

@@ -3,6 +3,7 @@ log line) or are refused with one clear line, never misread; `rlpipe inspect` an
 evaluate` on them."""
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 
@@ -17,6 +18,10 @@ from tests.helpers import REPO, log_text, tiny
 
 FIXTURES = REPO / "tests" / "fixtures"
 V1 = FIXTURES / "checkpoint_v1.pt"
+#: the stored files as an older rlpipe wrote them (tests/fixtures/README.md): never regenerated
+FIXTURE_SHA256 = {
+    "checkpoint_v1.pt": "fe18981e2915b0db6357e741de46008f94d738651385204cc73a1ac57ec16c46",
+}
 
 
 @pytest.fixture
@@ -27,6 +32,13 @@ def rlpipe_log(caplog):
     caplog.set_level(logging.INFO, logger="rlpipe")
     yield caplog
     logger.removeHandler(caplog.handler)
+
+
+def test_the_stored_checkpoints_are_the_files_an_older_rlpipe_wrote():
+    stored = {p.name: hashlib.sha256(p.read_bytes()).hexdigest()
+              for p in FIXTURES.glob("checkpoint_v*.pt")}
+    assert stored == FIXTURE_SHA256, "a stored checkpoint was added or rewritten: keep the old " \
+        "file as it is and add the new version's beside it (tests/fixtures/README.md)"
 
 
 def test_every_older_format_has_a_fixture_and_a_migration():

@@ -180,12 +180,31 @@ def test_sigterm_in_a_never_ending_rollout_stops_at_once(tmp_path, mode, workers
     assert group_members(proc.pid) == []                            # no worker left behind
 
 
-def test_a_killed_worker_stops_the_run_in_one_line_with_its_checkpoint(tmp_path):
+@pytest.mark.parametrize("helper", [False, True], ids=["alone", "pipe-holding-helper"])
+def test_a_killed_worker_stops_the_run_in_one_line_with_its_checkpoint(tmp_path, helper):
+    """With ``helper``, each worker's environment forked a process that keeps the worker's pipe
+    end open after the worker dies: the death must be seen from the process itself, not from
+    the pipe's end, or the run would wait for the helper (30 s)."""
     # each environment's 3rd reset (the seed's, rollout 1's, rollout 2's) kills its worker
-    p = params({"id": FIXED, "kwargs": {"die_at_reset": 3}}, checkpoint_interval=2, episodes=40,
+    helpers = tmp_path / "helpers"
+    helpers.mkdir()
+    kwargs = {"die_at_reset": 3, **({"helper_pid_dir": str(helpers)} if helper else {})}
+    p = params({"id": FIXED, "kwargs": kwargs}, checkpoint_interval=2, episodes=40,
                num_envs=2, env_workers=2)
-    with pytest.raises(RlpipeError) as err:
-        train(p, tmp_path, console=False)
+    started = time.monotonic()
+    try:
+        with pytest.raises(RlpipeError) as err:
+            train(p, tmp_path / "run", console=False)
+        took = time.monotonic() - started
+    finally:
+        for pid_file in helpers.iterdir():
+            try:
+                os.kill(int(pid_file.name), signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    assert len(list(helpers.iterdir())) == (2 if helper else 0)
+    assert took < 15, f"the run took {took:.1f} s to see its worker die"
+    tmp_path = tmp_path / "run"
     msg = str(err.value)
     assert "\n" not in msg
     # both workers die at that reset; whichever is seen first is named, with its episode

@@ -25,9 +25,8 @@ from typing import Iterator
 from rlpipe.config import Params
 from rlpipe.errors import RlpipeError
 from rlpipe.sweep import records
+from rlpipe.sweep.execute import EXIT_TRIALS_FAILED, Say, run_pending, write_results
 from rlpipe.sweep.grid import Trial, expand, settings
-
-from rlpipe.sweep.execute import EXIT_TRIALS_FAILED, Say, run_pending, write_results  # noqa: F401
 
 
 def _stdout(msg: str) -> None:

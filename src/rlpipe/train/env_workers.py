@@ -26,6 +26,8 @@ import contextlib
 import multiprocessing as mp
 import os
 import signal
+import time
+from multiprocessing.connection import wait
 from typing import Any, Iterator, Sequence
 
 from rlpipe.train import rng_state
@@ -34,6 +36,19 @@ from rlpipe.train.env_group import EnvError, StepResult, describe_exception
 
 #: the thread counts a worker's numerical libraries read at import (one thread each)
 WORKER_THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+#: seconds without an answer after which the workers still awaited are checked for death
+DEATH_POLL_S = 0.25
+
+
+def _join(proc, timeout: float) -> None:
+    """``proc.join(timeout)`` that sees the exit even when a process the worker started holds
+    the sentinel pipe open (``Process.join`` would wait the whole timeout): ``exitcode`` asks
+    ``waitpid``."""
+    deadline = time.monotonic() + timeout
+    while proc.exitcode is None and time.monotonic() < deadline:
+        time.sleep(0.005)
 
 
 @contextlib.contextmanager
@@ -160,26 +175,34 @@ class WorkerEnvs:
 
     def _gather(self, per_worker: dict[int, Any], phase: str,
                 first_env: dict[int, int]) -> dict[int, Any]:
-        """Every answer to the command just sent. A dead worker shows as the end of its pipe
-        (only the worker holds the other end), so a blocking ``recv`` per worker is enough: no
-        selector, two system calls fewer per step."""
+        """Every answer to the command just sent. A worker's death is read from the process
+        itself (``waitpid``, every :data:`DEATH_POLL_S` without an answer), not from its pipe or
+        multiprocessing's sentinel: a process the environment started inherits both and may
+        hold them open after the worker died."""
         answers, errors = {}, []
-        for w in per_worker:
-            try:
-                status, value = self.conns[w].recv()
-            except (EOFError, OSError):
-                raise self._died(w, phase, first_env.get(w, w)) from None
-            if status == "ok":
-                answers[w] = value
-            else:
-                errors.append(EnvError(*value))
+        waiting = set(per_worker)
+        while waiting:
+            ready = wait([self.conns[w] for w in waiting], timeout=DEATH_POLL_S)
+            for w in list(waiting):
+                if self.conns[w] in ready or self.conns[w].poll():
+                    try:
+                        status, value = self.conns[w].recv()
+                    except (EOFError, OSError):
+                        raise self._died(w, phase, first_env.get(w, w)) from None
+                    waiting.discard(w)
+                    if status == "ok":
+                        answers[w] = value
+                    else:
+                        errors.append(EnvError(*value))
+                elif not ready and self.procs[w].exitcode is not None:
+                    raise self._died(w, phase, first_env.get(w, w))
         if errors:
             raise min(errors, key=lambda e: e.index)
         return answers
 
     def _died(self, w: int, phase: str, env_index: int) -> EnvError:
         proc = self.procs[w]
-        proc.join(timeout=1)
+        _join(proc, 1.0)
         code = proc.exitcode
         how = (f"killed by {signal.Signals(-code).name}" if code is not None and code < 0
                else f"exit status {code}")
@@ -249,13 +272,13 @@ class WorkerEnvs:
                 except (BrokenPipeError, OSError):
                     pass
         for proc in self.procs:
-            proc.join(timeout=2)
-            if proc.is_alive():
+            _join(proc, 2.0)
+            if proc.exitcode is None:
                 proc.terminate()
-                proc.join(timeout=1)
-            if proc.is_alive():
+                _join(proc, 1.0)
+            if proc.exitcode is None:
                 proc.kill()
-                proc.join(timeout=1)
+                _join(proc, 1.0)
         for conn in self.conns:
             conn.close()
         try:

@@ -11,7 +11,6 @@ training hot loop.
 from __future__ import annotations
 
 import math
-
 from dataclasses import asdict
 
 import gymnasium as gym
@@ -297,7 +296,7 @@ class GraphDeployEnv(gym.Env):
         u_mean = float(eu.mean())
         u_max = float(eu.max())
         # an exactly rounded sum: np.dot is BLAS's, whose kernel (and last bit) depends on the CPU
-        u_std = math.sqrt(max(math.fsum(eu * eu) / eu.size - u_mean * u_mean, 0.0))
+        u_std = math.sqrt(max(math.fsum((eu * eu).tolist()) / eu.size - u_mean * u_mean, 0.0))
         self._util_mean_sum += u_mean
         self._util_std_sum += u_std
         if self.record_trace:
