@@ -131,8 +131,8 @@ class Home:
     def __init__(self, root):
         self.root = root
 
-    def send(self, files, listing) -> bool:
-        apply_snapshot(self.root, files, listing)
+    def send(self, files, listing, appends=()) -> bool:
+        apply_snapshot(self.root, files, listing, appends)
         return True
 
 

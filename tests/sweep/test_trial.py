@@ -18,10 +18,10 @@ class Home:
         self.fail_after = fail_after
         self.sends = 0
 
-    def send(self, files, listing) -> bool:
+    def send(self, files, listing, appends=()) -> bool:
         if self.fail_after is not None and self.sends >= self.fail_after:
             raise RuntimeError("the worker's node died")
-        apply_snapshot(self.root, files, listing)
+        apply_snapshot(self.root, files, listing, appends)
         self.sends += 1
         return True
 
@@ -45,7 +45,7 @@ def test_a_trial_killed_midway_resumes_elsewhere_identical_to_one_run(tmp_path, 
 
 def test_a_stale_attempt_stops_training(tmp_path):
     with pytest.raises(StaleAttempt):
-        run_trial(tiny(train={"episodes": 4}).to_dict(), [], lambda files, listing: False)
+        run_trial(tiny(train={"episodes": 4}).to_dict(), [], lambda files, listing, appends: False)
 
 
 def test_scratch_folders_of_dead_workers_are_removed(tmp_path):

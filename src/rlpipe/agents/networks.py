@@ -1,11 +1,10 @@
-"""Actor and critic networks: graph attention (GAT) for graph observations, MLP for flat ones.
+"""Actor and critic networks for graph observations: graph attention (GAT). The MLP ones for
+flat observations are in :mod:`rlpipe.agents.mlp`, which needs no torch_geometric.
 
 Networks return raw tensors (logits, values); turning them into a policy distribution is the job
 of :mod:`rlpipe.agents.policy`. Nothing here knows about logging or files.
 """
 from __future__ import annotations
-
-from typing import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -16,20 +15,8 @@ from torch_geometric.utils import to_dense_batch
 
 from rlpipe.agents.dense_gat import dense_conv, supports_dense
 from rlpipe.agents.graph import DenseGraphs, GraphBatch
+from rlpipe.agents.mlp import mlp as _mlp
 from rlpipe.agents.sparse_gat import SparseAdjacency, sparse_conv, supports_sparse
-
-
-def _mlp(sizes: Sequence[int], act: type[nn.Module] = nn.Tanh, last_gain: float = 1.0) -> nn.Sequential:
-    layers: list[nn.Module] = []
-    for i in range(len(sizes) - 1):
-        lin = nn.Linear(sizes[i], sizes[i + 1])
-        last = i == len(sizes) - 2
-        nn.init.orthogonal_(lin.weight, gain=last_gain if last else 2 ** 0.5)
-        nn.init.zeros_(lin.bias)
-        layers.append(lin)
-        if not last:
-            layers.append(act())
-    return nn.Sequential(*layers)
 
 
 #: Message-passing layer kinds of ``agent.conv``. ``gat``: PyG ``GATConv``, the edge features
@@ -261,48 +248,3 @@ class GATCritic(nn.Module):
             pooled = torch.cat([global_mean_pool(h, g.batch, size),
                                 global_max_pool(h, g.batch, size)], -1)
         return self.head(pooled).squeeze(-1)
-
-
-class MLPActor(nn.Module):
-    """The policy's parameters from a flat observation: logits (``Discrete``, ``MultiDiscrete``)
-    or Gaussian means (``Box``).
-
-    With ``log_std_dim > 0`` the actor also holds ``log_std``, a learned state-independent
-    log standard deviation per action dimension (``Box`` actions), initialised to ``log_std_init``.
-
-    Shapes:
-        - input: obs [B, obs_dim]
-        - output: [B, n_outputs]; :meth:`embed` gives the last hidden layer [B, hidden[-1]]
-        - log_std: [log_std_dim]
-    """
-
-    def __init__(self, obs_dim: int, n_outputs: int, hidden: Sequence[int] = (64, 64),
-                 log_std_dim: int = 0, log_std_init: float = 0.0):
-        super().__init__()
-        self.body = _mlp([obs_dim, *hidden], act=nn.Tanh)
-        self.body.append(nn.Tanh())
-        self.head = _mlp([hidden[-1], n_outputs], last_gain=0.01)
-        if log_std_dim > 0:
-            self.log_std = nn.Parameter(torch.full((log_std_dim,), float(log_std_init)))
-
-    def embed(self, obs: torch.Tensor) -> torch.Tensor:
-        return self.body(obs)
-
-    def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        return self.head(self.body(obs))
-
-
-class MLPCritic(nn.Module):
-    """State value from a flat observation.
-
-    Shapes:
-        - input: obs [B, obs_dim]
-        - output: values [B]
-    """
-
-    def __init__(self, obs_dim: int, hidden: Sequence[int] = (64, 64)):
-        super().__init__()
-        self.net = _mlp([obs_dim, *hidden, 1], act=nn.Tanh, last_gain=1.0)
-
-    def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        return self.net(obs).squeeze(-1)

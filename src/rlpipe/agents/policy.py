@@ -27,10 +27,9 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from rlpipe.agents.dense_gat import DENSE_MAX_NODES
 from rlpipe.agents.distributions import CategoricalActions, DiagGaussianActions, MultiCategoricalActions
 from rlpipe.agents.graph import GraphBatch, collate_graphs
-from rlpipe.agents.networks import GATActor, GATCritic, MLPActor, MLPCritic
+from rlpipe.agents.mlp import MLPActor, MLPCritic
 from rlpipe.agents.normalize import ObservationNormalizer
 from rlpipe.agents.spaces import BOX, DISCRETE, ActionSpec, ObservationSpec, check_spaces
 from rlpipe.config import AgentConfig
@@ -97,6 +96,10 @@ class GraphActorCritic(_ActorCritic):
     kind = "graph"
 
     def __init__(self, observations: ObservationSpec, actions: ActionSpec, cfg: AgentConfig):
+        # torch_geometric loads here, with the first graph agent: flat runs never import it
+        from rlpipe.agents.dense_gat import DENSE_MAX_NODES
+        from rlpipe.agents.networks import GATActor, GATCritic
+
         super().__init__(observations, actions)
         net = (observations.dim, cfg.hidden_dim, cfg.heads, cfg.gat_layers, cfg.dropout,
                observations.edge_dim, cfg.conv)

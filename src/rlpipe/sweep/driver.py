@@ -27,7 +27,7 @@ from typing import Any, Callable, Protocol
 from rlpipe.config import SweepConfig, fingerprint
 from rlpipe.sweep import records
 from rlpipe.sweep.cluster import Cluster, ClusterError
-from rlpipe.sweep.files import Files, read_files
+from rlpipe.sweep.files import Appends, Files, read_files
 from rlpipe.sweep.grid import Trial
 
 Say = Callable[[str], None]
@@ -53,8 +53,8 @@ def _trial_task(params_dict: dict, files: Files, store: Any, trial_id: str,
     node = {"node_id": ray.get_runtime_context().get_node_id(),
             "ip": ray.util.get_node_ip_address(), "hostname": socket.gethostname()}
 
-    def send(changed: Files, listing: list) -> bool:
-        return ray.get(store.put.remote(trial_id, attempt, changed, listing))
+    def send(changed: Files, listing: list, appends: Appends) -> bool:
+        return ray.get(store.put.remote(trial_id, attempt, changed, listing, appends))
 
     def report(step: int, value: float | None) -> bool:
         answer = ray.get(store.report.remote(trial_id, attempt, step, value))

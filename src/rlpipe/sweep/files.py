@@ -3,15 +3,18 @@
 Trials send their files to the driver (no storage shared between nodes is needed): the driver
 packs a trial's folder (checkpoints + logs) and sends it with the task; the worker unpacks it,
 trains, and sends back the changed files after every checkpoint and at the end. A snapshot is
-``(files, listing)``: ``files`` the changed files in the order to write them, ``listing`` every
-file the folder holds now (files not in it are deleted, after the writes).
+``(files, listing, appends)``: ``files`` the changed files in the order to write them, ``listing``
+every file the folder holds now (files not in it are deleted, after the writes), ``appends`` the
+bytes that grew at the end of files sent before (the logs: a CSV of every step grows by a few
+rows between checkpoints, and sending it whole each time would cost the square of its length).
 
-Write order keeps a kill at any moment resumable: logs before checkpoints (a resume trims logs
+Write order keeps a kill at any moment resumable: appends and logs before checkpoints (a resume trims logs
 that run ahead of the newest checkpoint, but cannot invent rows that never arrived), the marker
 ``state.pt`` of a checkpoint folder last, deletions (pruned checkpoints) after everything.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 from pathlib import Path, PurePosixPath
@@ -23,10 +26,15 @@ from rlpipe.paths import SWEEP_TRIAL_META
 TRIAL_META = SWEEP_TRIAL_META  # written by the driver only: never sent, never deleted by a snapshot
 
 Files = list[tuple[str, bytes]]
+Appends = list[tuple[str, int, bytes]]  # (path, its length when last sent, the bytes after it)
 
 
 class UnsafePath(ValueError):
     """A snapshot named a path outside its trial folder."""
+
+
+class SnapshotMismatch(ValueError):
+    """An append does not start where the driver's copy of the file ends (nothing is written)."""
 
 
 def _is_hidden(rel: PurePosixPath) -> bool:
@@ -86,12 +94,25 @@ def unpack(root: str | os.PathLike, files: Files) -> None:
         path.write_bytes(data)
 
 
-def apply_snapshot(root: str | os.PathLike, files: Files, listing: Sequence[str]) -> None:
-    """Bring ``root`` to the snapshot: write ``files`` atomically in order, then delete the files
-    (and emptied folders) that ``listing`` no longer names. ``trial.json`` is left alone."""
+def apply_snapshot(root: str | os.PathLike, files: Files, listing: Sequence[str],
+                   appends: Appends = ()) -> None:
+    """Bring ``root`` to the snapshot: extend the ``appends``' files and write ``files``, each
+    atomically, in that order; then delete the files (and emptied folders) that ``listing`` no
+    longer names. ``trial.json`` is left alone. Every path and every append's offset is checked
+    before anything is written (:class:`UnsafePath`, :class:`SnapshotMismatch`)."""
     root = Path(root)
+    grown = []
+    for rel, offset, tail in appends:
+        path = _safe(root, rel)
+        size = path.stat().st_size if path.is_file() else None
+        if size != offset:
+            raise SnapshotMismatch(f"{rel}: an append at byte {offset}, but the copy here has "
+                                   f"{'no such file' if size is None else f'{size} bytes'}")
+        grown.append((path, tail))
     targets = [(_safe(root, rel), data) for rel, data in files]
     keep = {str(_safe(root, rel)) for rel in listing}
+    for path, tail in grown:  # the whole file again (a kill leaves the old or the new one)
+        atomic_write_bytes(path, path.read_bytes() + tail)
     for path, data in targets:
         atomic_write_bytes(path, data)
     for rel in list_files(root):
@@ -103,36 +124,60 @@ def apply_snapshot(root: str | os.PathLike, files: Files, listing: Sequence[str]
             os.rmdir(dirpath)
 
 
-class ChangeTracker:
-    """Remembers ``(size, mtime)`` of the files last sent; :meth:`changes` gives what is new.
+def _digest(data: bytes | memoryview) -> bytes:
+    return hashlib.blake2b(data, digest_size=16).digest()
 
-    Files are compared by size and modification time (ns), as rsync does by default: the
-    training run rewrites a file (atomic rename) or appends to it, and either changes both.
+
+class ChangeTracker:
+    """Remembers the files last sent; :meth:`changes` gives what is new, and how.
+
+    A file changed when its size or modification time (ns) did, as rsync decides by default: the
+    training run rewrites a file (atomic rename) or appends to it, and either changes both. A
+    changed file that is longer and still starts with exactly the bytes last sent (compared by
+    digest) goes as an append of its new bytes; any other change sends it whole. Checkpoint files
+    always go whole.
     """
 
     def __init__(self, root: str | os.PathLike, checkpoint_dir: str):
         self.root = Path(root)
         self.checkpoint_dir = checkpoint_dir
-        self.sent: dict[str, tuple[int, int]] = {}
+        self.stats: dict[str, tuple[int, int]] = {}     # path -> (size, mtime_ns) when last read
+        self.sent: dict[str, tuple[int, bytes]] = {}    # path -> (length, digest) of what was sent
 
     def _stat(self, rel: str) -> tuple[int, int]:
         st = (self.root / rel).stat()
         return st.st_size, st.st_mtime_ns
 
     def mark_sent(self, paths: Iterable[str]) -> None:
+        """``paths`` are on the driver's side as they are here (the files a trial started with)."""
         for rel in paths:
-            self.sent[rel] = self._stat(rel)
+            self.stats[rel] = self._stat(rel)
+            data = (self.root / rel).read_bytes()
+            self.sent[rel] = (len(data), _digest(data))
 
-    def changes(self) -> tuple[Files, list[str]]:
-        """The changed files (write order) and the full listing; marks them as sent."""
+    def changes(self) -> tuple[Files, list[str], Appends]:
+        """The changed files (write order), the full listing and the appends; marks them sent."""
         listing = list_files(self.root)
-        changed = [rel for rel in listing if self.sent.get(rel) != self._stat(rel)]
+        changed = [rel for rel in listing if self.stats.get(rel) != self._stat(rel)]
+        # stat before reading: a file rewritten while being read is looked at again next time
         stats = {rel: self._stat(rel) for rel in changed}
-        files = read_files(self.root, self.checkpoint_dir, changed)
-        # a file rewritten while being read keeps the stat taken first: sent again next time
-        self.sent = {rel: self.sent[rel] for rel in listing if rel in self.sent}
-        self.sent.update(stats)
-        return files, listing
+        ckpt = PurePosixPath(self.checkpoint_dir).parts
+        files: Files = []
+        appends: Appends = []
+        sent = {rel: self.sent[rel] for rel in listing if rel in self.sent}
+        for rel, data in read_files(self.root, self.checkpoint_dir, changed):
+            old = sent.get(rel)
+            in_ckpt = PurePosixPath(rel).parts[:len(ckpt)] == ckpt
+            if (old is not None and not in_ckpt and len(data) > old[0]
+                    and _digest(memoryview(data)[:old[0]]) == old[1]):
+                appends.append((rel, old[0], data[old[0]:]))
+            else:
+                files.append((rel, data))
+            sent[rel] = (len(data), _digest(data))
+        self.stats = {rel: self.stats[rel] for rel in listing if rel in self.stats}
+        self.stats.update(stats)
+        self.sent = sent
+        return files, listing, appends
 
 
 def remove_tree(path: str | os.PathLike) -> None:

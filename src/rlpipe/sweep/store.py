@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rlpipe.sweep.files import Files, apply_snapshot
+from rlpipe.sweep.files import Appends, Files, apply_snapshot
 
 
 class TrialStore:
@@ -38,11 +38,14 @@ class TrialStore:
     def node(self, trial_id: str, attempt: int) -> dict | None:
         return self.nodes.get((trial_id, attempt))
 
-    def put(self, trial_id: str, attempt: int, files: Files, listing: list[str]) -> bool:
-        """Apply a snapshot of the current attempt; False (nothing written) for any other."""
+    def put(self, trial_id: str, attempt: int, files: Files, listing: list[str],
+            appends: Appends = ()) -> bool:
+        """Apply a snapshot of the current attempt; False (nothing written) for any other. An
+        append that does not fit the file here raises (the attempt fails and is retried from
+        what the folder holds)."""
         if self.attempts.get(trial_id) != attempt:
             return False
-        apply_snapshot(self.trials_dir / trial_id, files, listing)
+        apply_snapshot(self.trials_dir / trial_id, files, listing, appends)
         return True
 
     def report(self, trial_id: str, attempt: int, step: int, value: float | None) -> str:

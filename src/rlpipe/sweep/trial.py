@@ -1,8 +1,8 @@
 """One trial on a worker: unpack its folder, train, send changed files home after each checkpoint.
 
 This is the body of the Ray task (see :mod:`rlpipe.sweep.driver`) but imports no Ray: the task
-passes ``send(files, listing) -> bool``, which delivers a snapshot to the driver's store and
-returns False when the driver has moved on to a newer attempt of this trial.
+passes ``send(files, listing, appends) -> bool``, which delivers a snapshot to the driver's store
+and returns False when the driver has moved on to a newer attempt of this trial.
 """
 from __future__ import annotations
 
@@ -16,11 +16,11 @@ from typing import Any, Callable, Mapping
 from rlpipe.config import Params
 from rlpipe.events import CheckpointSaved, RolloutEnd
 from rlpipe.hooks.base import PERSIST, Hook
-from rlpipe.sweep.files import ChangeTracker, Files, list_files, remove_tree, unpack
+from rlpipe.sweep.files import Appends, ChangeTracker, Files, list_files, remove_tree, unpack
 from rlpipe.sweep.objective import metric
 from rlpipe.sweep.report import Report, ReportHook, TrialPruned
 
-Send = Callable[[Files, list], bool]
+Send = Callable[[Files, list, Appends], bool]
 
 
 SCRATCH_PREFIX = "rlpipe-trial-"  # <tmp>/rlpipe-trial-<pid>-<random>: a worker's copy of a trial
@@ -80,7 +80,8 @@ class SyncHook(Hook):
 
 
 class Uploader:
-    """Sends what changed in ``root`` since the last send; counts bytes and sends."""
+    """Sends what changed in ``root`` since the last send (the new bytes of a grown log, whole
+    files otherwise); counts bytes and sends."""
 
     def __init__(self, root: Path, checkpoint_dir: str, send: Send):
         self.tracker = ChangeTracker(root, checkpoint_dir)
@@ -89,10 +90,10 @@ class Uploader:
         self.sends = 0
 
     def push(self) -> None:
-        files, listing = self.tracker.changes()
-        if not self.send(files, listing):
+        files, listing, appends = self.tracker.changes()
+        if not self.send(files, listing, appends):
             raise StaleAttempt("the driver started a newer attempt of this trial")
-        self.bytes_sent += sum(len(d) for _, d in files)
+        self.bytes_sent += sum(len(d) for _, d in files) + sum(len(d) for _, _, d in appends)
         self.sends += 1
 
 

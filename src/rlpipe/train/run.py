@@ -52,7 +52,8 @@ def build_components(params: Params, device: torch.device | None = None):
     else:
         envs = LocalEnvs([make_env(params.env, settings) for _ in range(n_envs)])
     template = envs.template
-    # imported after the envs: a bad env.id fails without the seconds torch_geometric takes
+    # imported after the envs: a bad env.id fails without the seconds torch takes (and
+    # torch_geometric, which a graph agent loads when it is built)
     from rlpipe.agents.algorithms import build_algorithm
     from rlpipe.agents.normalize import resolve_normalization
     from rlpipe.agents.policy import build_agent
