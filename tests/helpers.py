@@ -168,3 +168,18 @@ def cell(v) -> str:
 def write_csv(path: Path, header: list[str], rows: list[list], tail: str = "") -> None:
     text = ",".join(header) + "\n" + "".join(",".join(cell(v) for v in r) + "\n" for r in rows)
     Path(path).write_text(text + tail)
+
+
+def cartpole_checkpoint(folder: Path) -> Path:
+    """A small checkpoint of the current format: CartPole-v1, a 4-unit MLP, the periodic
+    checkpoint of episode 2 (1 env, 1 epoch, 1 minibatch, seed 0), written by ``train``."""
+    from rlpipe.config import Params
+    from rlpipe.train.run import train
+
+    over = {"agent": {"mlp_hidden": [4]},
+            "train": {"episodes": 2, "num_envs": 1, "update_epochs": 1, "minibatches": 1,
+                      "summary_window": 2},
+            "checkpoint": {"interval": 2}, "capture": {"every": 0, "last": 0}}
+    params = Params.from_dict(with_env(deep_update(TINY_PARAMS, over), {"id": "CartPole-v1"}))
+    assert train(params, Path(folder), console=False) == 0
+    return Path(folder) / "checkpoints" / "ckpt_ep000002.pt"

@@ -17,9 +17,8 @@ from rlpipe.config import ConfigError, EvaluateConfig, Params, build
 from rlpipe.errors import CheckpointError
 from rlpipe.evaluation import seeds as S
 from rlpipe.evaluation.stage import run
-from tests.helpers import REPO, TINY_PARAMS, project_params, run_stage
+from tests.helpers import TINY_PARAMS, cartpole_checkpoint, project_params, run_stage
 
-FIXTURES = REPO / "tests" / "fixtures"
 TINY_EVAL = TINY_PARAMS["evaluate"]
 
 
@@ -97,9 +96,8 @@ def test_one_checkpoint_and_no_baselines(reference, tmp_path):
 
 
 def test_an_environment_without_reference_or_metrics_reports_returns_only(tmp_path):
-    """CartPole (the stored format-1 checkpoint): the reference baseline is left out."""
-    (tmp_path / "checkpoints").mkdir()
-    shutil.copy(FIXTURES / "checkpoint_v1.pt", tmp_path / "checkpoints" / "ckpt_ep000002.pt")
+    """CartPole: the reference baseline is left out."""
+    cartpole_checkpoint(tmp_path)
     cfg = sections(checkpoints="final", variants={"trained": {}})
     assert run(cfg, tmp_path) == 0
     metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())

