@@ -131,7 +131,7 @@ class Home:
     def __init__(self, root):
         self.root = root
 
-    def send(self, files, listing, appends=()) -> bool:
+    def send(self, files, listing, appends) -> bool:
         apply_snapshot(self.root, files, listing, appends)
         return True
 

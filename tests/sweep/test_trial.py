@@ -18,7 +18,7 @@ class Home:
         self.fail_after = fail_after
         self.sends = 0
 
-    def send(self, files, listing, appends=()) -> bool:
+    def send(self, files, listing, appends) -> bool:
         if self.fail_after is not None and self.sends >= self.fail_after:
             raise RuntimeError("the worker's node died")
         apply_snapshot(self.root, files, listing, appends)

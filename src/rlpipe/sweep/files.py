@@ -124,8 +124,8 @@ def apply_snapshot(root: str | os.PathLike, files: Files, listing: Sequence[str]
             os.rmdir(dirpath)
 
 
-def _digest(data: bytes | memoryview) -> bytes:
-    return hashlib.blake2b(data, digest_size=16).digest()
+def _hasher(data: bytes | memoryview = b"") -> "hashlib._Hash":
+    return hashlib.blake2b(data, digest_size=16)
 
 
 class ChangeTracker:
@@ -133,49 +133,57 @@ class ChangeTracker:
 
     A file changed when its size or modification time (ns) did, as rsync decides by default: the
     training run rewrites a file (atomic rename) or appends to it, and either changes both. A
-    changed file that is longer and still starts with exactly the bytes last sent (compared by
+    changed log that is longer and still starts with exactly the bytes last sent (compared by
     digest) goes as an append of its new bytes; any other change sends it whole. Checkpoint files
-    always go whole.
+    always go whole (they are rewritten, never appended to), so they are never digested.
     """
 
     def __init__(self, root: str | os.PathLike, checkpoint_dir: str):
         self.root = Path(root)
         self.checkpoint_dir = checkpoint_dir
+        self._ckpt_parts = PurePosixPath(checkpoint_dir).parts
         self.stats: dict[str, tuple[int, int]] = {}     # path -> (size, mtime_ns) when last read
-        self.sent: dict[str, tuple[int, bytes]] = {}    # path -> (length, digest) of what was sent
+        self.sent: dict[str, tuple[int, bytes]] = {}    # log path -> (length, digest) last sent
 
     def _stat(self, rel: str) -> tuple[int, int]:
         st = (self.root / rel).stat()
         return st.st_size, st.st_mtime_ns
 
+    def _is_log(self, rel: str) -> bool:
+        return PurePosixPath(rel).parts[:len(self._ckpt_parts)] != self._ckpt_parts
+
     def mark_sent(self, paths: Iterable[str]) -> None:
         """``paths`` are on the driver's side as they are here (the files a trial started with)."""
         for rel in paths:
             self.stats[rel] = self._stat(rel)
-            data = (self.root / rel).read_bytes()
-            self.sent[rel] = (len(data), _digest(data))
+            if self._is_log(rel):
+                data = (self.root / rel).read_bytes()
+                self.sent[rel] = (len(data), _hasher(data).digest())
 
     def changes(self) -> tuple[Files, list[str], Appends]:
         """The changed files (write order), the full listing and the appends; marks them sent."""
         listing = list_files(self.root)
-        changed = [rel for rel in listing if self.stats.get(rel) != self._stat(rel)]
         # stat before reading: a file rewritten while being read is looked at again next time
-        stats = {rel: self._stat(rel) for rel in changed}
-        ckpt = PurePosixPath(self.checkpoint_dir).parts
+        now = {rel: self._stat(rel) for rel in listing}
+        changed = [rel for rel in listing if self.stats.get(rel) != now[rel]]
         files: Files = []
         appends: Appends = []
         sent = {rel: self.sent[rel] for rel in listing if rel in self.sent}
         for rel, data in read_files(self.root, self.checkpoint_dir, changed):
-            old = sent.get(rel)
-            in_ckpt = PurePosixPath(rel).parts[:len(ckpt)] == ckpt
-            if (old is not None and not in_ckpt and len(data) > old[0]
-                    and _digest(memoryview(data)[:old[0]]) == old[1]):
-                appends.append((rel, old[0], data[old[0]:]))
+            if not self._is_log(rel):
+                files.append((rel, data))
+                continue
+            view = memoryview(data)
+            old_len, old_digest = sent.get(rel, (len(data), b""))
+            grown = old_len < len(data)
+            h = _hasher(view[:old_len] if grown else b"")
+            if grown and h.digest() == old_digest:
+                appends.append((rel, old_len, data[old_len:]))
             else:
                 files.append((rel, data))
-            sent[rel] = (len(data), _digest(data))
-        self.stats = {rel: self.stats[rel] for rel in listing if rel in self.stats}
-        self.stats.update(stats)
+            h.update(view[old_len:] if grown else view)  # the digest of all of it, hashed once
+            sent[rel] = (len(data), h.digest())
+        self.stats = now
         self.sent = sent
         return files, listing, appends
 

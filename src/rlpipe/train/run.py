@@ -52,8 +52,8 @@ def build_components(params: Params, device: torch.device | None = None):
     else:
         envs = LocalEnvs([make_env(params.env, settings) for _ in range(n_envs)])
     template = envs.template
-    # imported after the envs: a bad env.id fails without the seconds torch takes (and
-    # torch_geometric, which a graph agent loads when it is built)
+    # the agent's modules load after the envs are made: a bad env.id fails before them (and
+    # before torch_geometric, which only a graph agent loads)
     from rlpipe.agents.algorithms import build_algorithm
     from rlpipe.agents.normalize import resolve_normalization
     from rlpipe.agents.policy import build_agent
